@@ -1,0 +1,264 @@
+"""Decode audio files into 16 kHz mono float32 blocks and cut them into 5 s segments.
+
+Everything downstream (features, model, training) sees audio only through this
+module, so the sample rate and segment length below are the single source of truth.
+
+Decoding streams: a file is read in blocks of ``BLOCK_SECONDS`` and resampled with a
+streaming resampler, so a multi-hour recording never sits in memory whole.
+"""
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from typing import Iterator, List, Optional
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+SAMPLE_RATE = 16000
+SEGMENT_SECONDS = 5.0
+SEGMENT_SAMPLES = int(SAMPLE_RATE * SEGMENT_SECONDS)
+BLOCK_SECONDS = 60.0  # decode granularity for long files; a multiple of the segment length
+BLOCK_SAMPLES = int(SAMPLE_RATE * BLOCK_SECONDS)
+MIN_SAMPLES = int(0.1 * SAMPLE_RATE)  # below this there is nothing to judge
+
+assert SEGMENT_SAMPLES == SAMPLE_RATE * SEGMENT_SECONDS, "segment must be a whole number of samples"
+assert BLOCK_SAMPLES % SEGMENT_SAMPLES == 0, "blocks must hold whole segments"
+
+
+class DecodeError(Exception):
+    """A file that has an audio extension but cannot be turned into samples."""
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What the container says about a file before it is decoded."""
+
+    sample_rate: int
+    channels: int
+    frames: Optional[int]  # None when the decoder cannot tell in advance
+    format: str
+    decoder: str
+
+    @property
+    def duration_s(self) -> Optional[float]:
+        return None if self.frames is None else self.frames / self.sample_rate
+
+
+def probe(path: str) -> AudioInfo:
+    """Read the header of ``path`` without decoding the samples.
+
+    Raises
+    ------
+    DecodeError
+        If neither libsndfile nor ffmpeg can open the file.
+    """
+    try:
+        info = sf.info(path)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as error:
+        if _ffmpeg() is None:
+            raise DecodeError(f"unsupported or corrupt audio ({_first_line(error)}); "
+                              "install ffmpeg to read more formats") from error
+        return AudioInfo(SAMPLE_RATE, 1, None, _extension(path), "ffmpeg")
+    if info.samplerate <= 0 or info.channels <= 0:
+        raise DecodeError(f"invalid header: {info.samplerate} Hz, {info.channels} channels")
+    return AudioInfo(info.samplerate, info.channels, info.frames, info.format, "soundfile")
+
+
+def stream_blocks(path: str, block_samples: int = BLOCK_SAMPLES) -> Iterator[np.ndarray]:
+    """Yield the file as consecutive 16 kHz mono float32 blocks of ``block_samples``.
+
+    The last block may be shorter. Non-finite samples are replaced by zeros and samples
+    are clipped to [-1, 1], so a damaged float file cannot produce a NaN score.
+    """
+    info = probe(path)
+    raw = _ffmpeg_blocks(path) if info.decoder == "ffmpeg" else _soundfile_blocks(path, info)
+    resampler = None
+    if info.sample_rate != SAMPLE_RATE:
+        resampler = soxr.ResampleStream(info.sample_rate, SAMPLE_RATE, 1, dtype="float32",
+                                        quality="HQ")
+    pending: List[np.ndarray] = []
+    pending_len = 0
+    for block, last in _with_last(raw):
+        mono = _sanitise(_to_mono(block))  # before resampling: a NaN would smear
+        if resampler is not None:
+            mono = resampler.resample_chunk(mono, last=last)
+        if mono.size:
+            pending.append(mono)
+            pending_len += mono.size
+        while pending_len >= block_samples:
+            joined = np.concatenate(pending)
+            yield _sanitise(joined[:block_samples])
+            pending = [joined[block_samples:]]
+            pending_len = pending[0].size
+    if pending_len:
+        yield _sanitise(np.concatenate(pending))
+
+
+def load_audio(path: str, max_seconds: Optional[float] = None) -> np.ndarray:
+    """Decode a whole file (or its first ``max_seconds``) to 16 kHz mono float32.
+
+    Meant for short clips (training, tests); the scanner streams with ``stream_blocks``.
+    """
+    limit = None if max_seconds is None else int(max_seconds * SAMPLE_RATE)
+    blocks, total = [], 0
+    for block in stream_blocks(path):
+        blocks.append(block)
+        total += block.size
+        if limit is not None and total >= limit:
+            break
+    audio = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
+    return audio if limit is None else audio[:limit]
+
+
+def segment_starts(n_samples: int, hop_s: float = SEGMENT_SECONDS) -> List[int]:
+    """Start samples of the segments that cover ``n_samples`` of audio.
+
+    Segments are ``SEGMENT_SECONDS`` long and start every ``hop_s`` seconds. When the
+    audio does not end on a segment boundary, one last segment is aligned to the end of
+    the file (it overlaps its predecessor) so that every second is scored from real
+    samples and no segment is ever padded. A clip shorter than one segment yields a
+    single segment starting at 0 (see ``fit_segment``).
+    """
+    hop = int(round(hop_s * SAMPLE_RATE))
+    if hop <= 0:
+        raise ValueError("hop must be positive")
+    if n_samples <= SEGMENT_SAMPLES:
+        return [0]
+    starts = list(range(0, n_samples - SEGMENT_SAMPLES + 1, hop))
+    if starts[-1] + SEGMENT_SAMPLES < n_samples:
+        starts.append(n_samples - SEGMENT_SAMPLES)
+    return starts
+
+
+def fit_segment(audio: np.ndarray) -> np.ndarray:
+    """Return exactly ``SEGMENT_SAMPLES`` samples, tiling a short clip end to end.
+
+    Zero padding would let the model read a clip's duration from the length of the
+    silent tail (the original design learned exactly that); repeating the speech keeps
+    every frame of the segment speech-like, whatever the clip length.
+    """
+    if audio.size == 0:
+        raise ValueError("cannot fit an empty clip")
+    if audio.size >= SEGMENT_SAMPLES:
+        return audio[:SEGMENT_SAMPLES]
+    repeats = -(-SEGMENT_SAMPLES // audio.size)
+    return np.tile(audio, repeats)[:SEGMENT_SAMPLES]
+
+
+def iter_segments(blocks: Iterator[np.ndarray], hop_s: float = SEGMENT_SECONDS
+                  ) -> Iterator[tuple]:
+    """Cut a stream of blocks into ``(start_s, end_s, samples)`` segments.
+
+    Works on a stream, so memory stays bounded by one block plus one segment. The
+    segment layout equals ``segment_starts`` applied to the whole signal.
+    """
+    hop = int(round(hop_s * SAMPLE_RATE))
+    if hop <= 0:
+        raise ValueError("hop must be positive")  # a zero hop would never advance
+    buffer = np.zeros(0, np.float32)
+    offset = 0  # absolute sample index of buffer[0]
+    next_start = 0
+    total = 0
+    last_start = None
+    for block in blocks:
+        buffer = np.concatenate([buffer, block])
+        total += block.size
+        while next_start + SEGMENT_SAMPLES <= offset + buffer.size:
+            local = next_start - offset
+            yield (next_start / SAMPLE_RATE, (next_start + SEGMENT_SAMPLES) / SAMPLE_RATE,
+                   buffer[local:local + SEGMENT_SAMPLES])
+            last_start = next_start
+            next_start += hop
+        # keep only what a future segment (including an end-aligned one) can need
+        keep_from = min(next_start, max(total - SEGMENT_SAMPLES, 0)) - offset
+        if keep_from > 0:
+            buffer = buffer[keep_from:]
+            offset += keep_from
+    if total == 0:
+        return
+    if last_start is None:
+        yield 0.0, total / SAMPLE_RATE, fit_segment(buffer)
+    elif last_start + SEGMENT_SAMPLES < total:
+        start = total - SEGMENT_SAMPLES
+        local = start - offset
+        yield start / SAMPLE_RATE, total / SAMPLE_RATE, buffer[local:local + SEGMENT_SAMPLES]
+
+
+def _soundfile_blocks(path: str, info: AudioInfo) -> Iterator[np.ndarray]:
+    # read ~BLOCK_SECONDS of source audio at a time, whatever the source rate
+    frames_per_block = max(int(info.sample_rate * BLOCK_SECONDS), 1)
+    try:
+        with sf.SoundFile(path) as handle:
+            while True:
+                block = handle.read(frames_per_block, dtype="float32", always_2d=True)
+                if block.shape[0] == 0:
+                    break
+                yield block
+    except (sf.LibsndfileError, RuntimeError) as error:
+        raise DecodeError(f"decoding failed: {_first_line(error)}") from error
+
+
+def _ffmpeg_blocks(path: str) -> Iterator[np.ndarray]:
+    # ffmpeg resamples and downmixes itself: its output is already 16 kHz mono float32
+    command = [_ffmpeg(), "-nostdin", "-v", "error", "-i", path, "-map", "0:a:0",
+               "-f", "f32le", "-ac", "1", "-ar", str(SAMPLE_RATE), "-"]
+    # stderr goes to a file, not a pipe: a damaged stream can log more than a pipe holds
+    # while stdout is still being read, and ffmpeg and we would then wait on each other
+    with tempfile.TemporaryFile() as errors:
+        try:
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors)
+        except OSError as error:
+            raise DecodeError(f"cannot run ffmpeg: {error.strerror or error}") from error
+        try:
+            bytes_per_block = BLOCK_SAMPLES * 4
+            while True:
+                chunk = process.stdout.read(bytes_per_block)
+                if not chunk:
+                    break
+                usable = len(chunk) - len(chunk) % 4
+                yield np.frombuffer(chunk[:usable], dtype="<f4").reshape(-1, 1)
+            if process.wait() != 0:
+                errors.seek(0)
+                stderr = errors.read().decode("utf-8", "replace")
+                raise DecodeError(f"ffmpeg could not decode the file: {_first_line(stderr)}")
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            process.stdout.close()
+
+
+def _ffmpeg() -> Optional[str]:
+    return os.environ.get("FSCAN_FFMPEG") or shutil.which("ffmpeg")
+
+
+def _with_last(iterator):
+    previous = next(iterator, None)
+    for item in iterator:
+        yield previous, False
+        previous = item
+    if previous is not None:
+        yield previous, True
+
+
+def _to_mono(block: np.ndarray) -> np.ndarray:
+    mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def _sanitise(audio: np.ndarray) -> np.ndarray:
+    audio = np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0)
+    return np.clip(audio, -1.0, 1.0).astype(np.float32, copy=False)
+
+
+def _extension(path: str) -> str:
+    return os.path.splitext(path)[1].lstrip(".").upper() or "unknown"
+
+
+def _first_line(error) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__

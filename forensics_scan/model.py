@@ -1,0 +1,203 @@
+"""Light CNN (LCNN) with Max-Feature-Map activations, and its checkpoint format.
+
+The architecture follows the LCNN countermeasure of the ASVspoof baselines
+(Lavrentyeva et al., 2017/2019): every convolution produces twice the channels it
+keeps and a Max-Feature-Map (MFM) keeps the element-wise maximum of the two halves;
+1x1 "network-in-network" convolutions, batch norm and 2x2 max pooling between blocks.
+The head pools over time (mean and max), so any segment length works, and outputs one
+logit: ``sigmoid(logit)`` is the probability that the segment is synthetic.
+
+A checkpoint is one safetensors file: tensors only, plus a JSON metadata string with
+the architecture config, the front-end settings, the decision threshold and the
+training provenance. Nothing in it is ever executed on load.
+"""
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Optional
+
+import torch
+from torch import nn
+
+from .features import N_MELS, frontend_config
+
+FORMAT = "fscan-lcnn/1"
+BUNDLED_NAME = "lcnn.safetensors"
+DEFAULT_ARCH = {"stem": 8, "blocks": [16, 24, 32, 32], "pool": [True, True, True, False],
+                "embedding": 32, "dropout": 0.3, "n_mels": N_MELS}
+
+
+class ModelError(Exception):
+    """A checkpoint that cannot be used: missing, damaged, foreign or incompatible."""
+
+
+class MaxFeatureMap(nn.Module):
+    """Split the channel axis in two halves and keep their element-wise maximum."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        first, second = torch.chunk(x, 2, dim=1)
+        return torch.maximum(first, second)
+
+
+def _mfm_conv(c_in: int, c_out: int, kernel: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, 2 * c_out, kernel, padding=kernel // 2),
+                         MaxFeatureMap())
+
+
+class LCNNBlock(nn.Module):
+    """1x1 MFM conv, batch norm, 3x3 MFM conv, optional 2x2 max pool, batch norm."""
+
+    def __init__(self, c_in: int, c_out: int, pool: bool):
+        super().__init__()
+        self.layers = nn.Sequential(
+            _mfm_conv(c_in, c_in, 1),
+            nn.BatchNorm2d(c_in),
+            _mfm_conv(c_in, c_out, 3),
+            nn.MaxPool2d(2) if pool else nn.Identity(),
+            nn.BatchNorm2d(c_out),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+class LCNN(nn.Module):
+    """LCNN countermeasure.
+
+    Input: log-Mel features, shape (batch, n_mels, n_frames). Output: logits, shape (batch,).
+    """
+
+    def __init__(self, arch: Optional[dict] = None):
+        super().__init__()
+        self.arch = dict(DEFAULT_ARCH, **(arch or {}))
+        stem, blocks, pools = self.arch["stem"], self.arch["blocks"], self.arch["pool"]
+        if len(blocks) != len(pools):
+            raise ValueError("arch: 'blocks' and 'pool' must have the same length")
+        layers = [_mfm_conv(1, stem, 5), nn.MaxPool2d(2)]
+        c_in = stem
+        for c_out, pool in zip(blocks, pools):
+            layers.append(LCNNBlock(c_in, c_out, pool))
+            c_in = c_out
+        self.body = nn.Sequential(*layers)
+        freq_bins = self.arch["n_mels"] // 2 ** (1 + sum(pools))
+        pooled = 2 * c_in * freq_bins  # mean and max over time of every (channel, freq)
+        embedding = self.arch["embedding"]
+        self.head = nn.Sequential(
+            nn.Dropout(self.arch["dropout"]),
+            nn.Linear(pooled, 2 * embedding),
+            MaxFeatureMap1d(),
+            nn.BatchNorm1d(embedding),
+            nn.Linear(embedding, 1),
+        )
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        x = self.body(features.unsqueeze(1))  # (batch, channels, freq, time)
+        x = torch.cat([x.mean(dim=3), x.amax(dim=3)], dim=1).flatten(1)
+        return self.head(x).squeeze(1)
+
+
+class MaxFeatureMap1d(nn.Module):
+    """MFM over the feature axis of a (batch, features) tensor."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        first, second = torch.chunk(x, 2, dim=1)
+        return torch.maximum(first, second)
+
+
+@dataclass
+class Detector:
+    """A loaded model with everything its checkpoint says about itself."""
+
+    model: LCNN
+    threshold: float
+    metadata: dict
+    sha256: str
+    path: str = ""
+    frontend: dict = field(default_factory=dict)
+
+    @torch.no_grad()
+    def score(self, features) -> "torch.Tensor":
+        """Probabilities that each segment is synthetic, shape (batch,)."""
+        batch = torch.as_tensor(features, dtype=torch.float32)
+        return torch.sigmoid(self.model(batch))
+
+
+def save_checkpoint(path: str, model: LCNN, threshold: float, provenance: dict) -> None:
+    """Write ``model`` as a safetensors checkpoint with its metadata."""
+    from safetensors.torch import save_file
+
+    metadata = {
+        "format": FORMAT,
+        "arch": model.arch,
+        "frontend": frontend_config(),
+        "threshold": float(threshold),
+        "provenance": provenance,
+    }
+    state = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
+    save_file(state, path, metadata={"fscan": json.dumps(metadata, sort_keys=True)})
+
+
+def load_checkpoint(path: str) -> Detector:
+    """Load a checkpoint written by ``save_checkpoint``, in eval mode.
+
+    Raises
+    ------
+    ModelError
+        If the file is missing, is not a safetensors file, was not written by fscan,
+        or was trained with front-end settings different from this code.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        with open(path, "rb") as handle:
+            digest = hashlib.sha256(handle.read()).hexdigest()
+        state = load_file(path)
+        metadata = _read_metadata(path)
+    except (OSError, SafetensorError, ValueError) as error:
+        raise ModelError(f"cannot read model {path}: {error}") from error
+    if metadata.get("format") != FORMAT:
+        raise ModelError(f"{path} is not an fscan LCNN checkpoint")
+    if metadata.get("frontend") != frontend_config():
+        raise ModelError(f"{path} was trained with different front-end settings "
+                         f"({metadata.get('frontend')}); retrain it with this version")
+    try:
+        model = LCNN(metadata["arch"])
+        model.load_state_dict(state)
+        threshold = float(metadata["threshold"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        raise ModelError(f"{path} does not match the LCNN architecture: {error}") from error
+    model.eval()
+    return Detector(model=model, threshold=threshold, metadata=metadata, sha256=digest,
+                    path=str(path), frontend=metadata["frontend"])
+
+
+def _read_metadata(path: str) -> dict:
+    from safetensors import safe_open
+
+    with safe_open(path, framework="pt") as handle:
+        raw = (handle.metadata() or {}).get("fscan")
+    if raw is None:
+        raise ValueError("no fscan metadata")
+    metadata = json.loads(raw)
+    if not isinstance(metadata, dict):
+        raise ValueError("fscan metadata is not a JSON object")
+    return metadata
+
+
+def bundled_model_path() -> str:
+    """Path of the checkpoint installed with the package."""
+    from importlib.resources import files
+
+    try:
+        return str(files("forensics_scan.models").joinpath(BUNDLED_NAME))
+    except ModuleNotFoundError:
+        # running from a source checkout without installing: models/ sits beside the package
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        return os.path.join(here, "models", BUNDLED_NAME)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,111 @@
+"""Frozen result records passed from the scanner to the report writers."""
+
+from dataclasses import asdict, dataclass, field
+from typing import Optional, Tuple
+
+OK, SKIPPED, ERROR = "ok", "skipped", "error"
+REAL, FAKE = "real", "fake"
+
+
+@dataclass(frozen=True)
+class SegmentScore:
+    """Score of one 5 s window of a file. Times in seconds from the start of the file."""
+
+    index: int
+    start_s: float
+    end_s: float
+    score: float  # probability that the window is synthetic, in [0, 1]
+    verdict: str  # REAL or FAKE at the scan threshold
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """Outcome for one input file, whatever happened to it.
+
+    ``status`` is OK (scored), SKIPPED (nothing to judge, e.g. shorter than 0.1 s) or
+    ERROR (could not be read); ``error`` says why for the last two. ``verdict`` and the
+    scores are only set when ``status`` is OK.
+    """
+
+    path: str
+    status: str
+    verdict: str = ""
+    score: Optional[float] = None  # file score = max segment score (see scan.aggregate)
+    duration_s: Optional[float] = None  # decoded duration that was scanned
+    n_segments: int = 0
+    max_segment_score: Optional[float] = None
+    mean_segment_score: Optional[float] = None
+    fake_segments: int = 0
+    error: str = ""
+    sample_rate: Optional[int] = None  # of the source file, before resampling
+    channels: Optional[int] = None
+    format: str = ""
+    decoder: str = ""
+    size_bytes: Optional[int] = None
+    sha256: str = ""
+    truncated: bool = False  # True when --max-duration cut the scan short
+    segments: Tuple[SegmentScore, ...] = field(default_factory=tuple)
+
+    def as_dict(self, with_segments: bool = True) -> dict:
+        data = asdict(self)
+        if with_segments:
+            data["segments"] = [segment.as_dict() for segment in self.segments]
+        else:
+            del data["segments"]
+        return data
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    """Everything a writer needs: the files, plus how and with what they were scanned."""
+
+    files: Tuple[FileResult, ...]
+    threshold: float
+    settings: dict  # hop_s, jobs, cache, max_duration_s, include/exclude, ...
+    model: dict  # path, sha256, provenance summary
+    fscan_version: str
+    generated_at: str  # ISO 8601, UTC
+    command: str = ""
+    elapsed_s: Optional[float] = None
+
+    @property
+    def flagged(self) -> Tuple[FileResult, ...]:
+        return tuple(f for f in self.files if f.status == OK and f.verdict == FAKE)
+
+    @property
+    def failed(self) -> Tuple[FileResult, ...]:
+        return tuple(f for f in self.files if f.status != OK)
+
+    @property
+    def audio_seconds(self) -> float:
+        return sum(f.duration_s or 0.0 for f in self.files if f.status == OK)
+
+    def summary(self) -> dict:
+        counts = {OK: 0, SKIPPED: 0, ERROR: 0}
+        for result in self.files:
+            counts[result.status] += 1
+        return {
+            "files": len(self.files),
+            "scored": counts[OK],
+            "skipped": counts[SKIPPED],
+            "errors": counts[ERROR],
+            "flagged": len(self.flagged),
+            "audio_seconds": round(self.audio_seconds, 3),
+        }
+
+    def as_dict(self) -> dict:
+        return {
+            "schema": "fscan-report/1",
+            "fscan_version": self.fscan_version,
+            "generated_at": self.generated_at,
+            "command": self.command,
+            "elapsed_s": self.elapsed_s,
+            "threshold": self.threshold,
+            "settings": self.settings,
+            "model": self.model,
+            "summary": self.summary(),
+            "files": [result.as_dict() for result in self.files],
+        }

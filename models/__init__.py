@@ -1,0 +1,1 @@
+"""Bundled model files (installed as the package ``forensics_scan.models``)."""
