@@ -1,0 +1,69 @@
+import io
+
+from rich.console import Console
+
+from forensics_scan.reports.terminal import ProgressBar, print_summary, printable
+from forensics_scan.results import ERROR, FileResult
+
+
+def recorded(report, **kwargs):
+    console = Console(record=True, width=120, file=io.StringIO(), color_system=None)
+    print_summary(report, console, **kwargs)
+    return console.export_text()
+
+
+def test_summary_renders_hostile_names_literally(make_report, names):
+    text = recorded(make_report())
+    assert names.markup in text  # rich markup in a file name is not interpreted
+    assert names.genuine in text
+    assert names.non_latin in text
+    assert printable(names.broken) in text
+    assert 'a, "quoted"\\nname.wav' in text
+
+
+def test_terminal_control_sequences_in_names_are_made_visible(make_report):
+    nasty = FileResult(path="\x1b[2J\x1b]0;owned\x07clear.wav", status=ERROR, error="bad\x1b[31m")
+    console = Console(width=120, file=io.StringIO(), color_system=None)
+    print_summary(make_report(files=[nasty]), console)
+    output = console.file.getvalue()
+    assert "\x1b" not in output and "\x07" not in output
+    assert "\\x1b[2J" in output
+
+
+def test_flagged_first_then_failures_then_the_rest(make_report, names):
+    text = recorded(make_report())
+    expected = [names.insert, 'a, "quoted"', names.short, names.genuine]
+    positions = [text.index(name) for name in expected]
+    assert positions == sorted(positions)
+
+
+def test_long_listings_are_cut_with_a_count(make_report, make_file):
+    files = [make_file(f"file{i:03d}.wav", [0.1]) for i in range(60)]
+    text = recorded(make_report(files=files), max_rows=50)
+    assert "file049.wav" in text and "file050.wav" not in text
+    assert "... 10 more" in text
+
+
+def test_verdict_line_counts_outcomes(make_report):
+    last = recorded(make_report()).strip().splitlines()[-1]
+    assert last.startswith("1 of 4 scored files flagged as synthetic speech (threshold 0.5)")
+    assert "1 skipped" in last and "1 unreadable" in last
+
+
+def test_progress_bar_draws_on_a_terminal_and_shows_names_literally():
+    console = Console(file=io.StringIO(), force_terminal=True, width=120, color_system=None)
+    with ProgressBar(console=console) as progress:
+        progress(0, 2, "")
+        progress(1, 2, "evidence/[bold]x.wav")
+    output = console.file.getvalue()
+    assert "1/2" in output
+    assert "[bold]x.wav" in output
+
+
+def test_progress_bar_is_silent_when_disabled_or_not_a_terminal():
+    terminal = Console(file=io.StringIO(), force_terminal=True)
+    pipe = Console(file=io.StringIO(), force_terminal=False)
+    for console, disable in ((terminal, True), (pipe, False)):
+        with ProgressBar(disable=disable, console=console) as progress:
+            progress(1, 1, "a.wav")
+        assert console.file.getvalue() == ""
