@@ -130,7 +130,7 @@ def _scan_chunk(paths: Sequence[str], model_path: str, options: ScanOptions
         try:
             pending.append(_read_file(path, options, batcher))
         except (DecodeError, OSError, ValueError, MemoryError, EOFError) as error:
-            pending.append(_failed(path, ERROR, _reason(error)))
+            pending.append(_Pending(_failed(path, ERROR, _reason(error)), []))
     scores = batcher.finish()
     return [_finish(item, scores, threshold) for item in pending]
 

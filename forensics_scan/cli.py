@@ -1,0 +1,292 @@
+"""Command line: ``fscan PATHS`` scans; ``train``, ``evaluate``, ``export`` and
+``build-dataset`` make and check the model.
+
+Only click is imported at module level so that ``fscan --help`` is instant; every
+command imports what it needs when it runs.
+"""
+
+import os
+import shlex
+import sys
+import time
+
+import click
+
+from . import __version__
+
+SEGMENT_SECONDS = 5.0  # mirrors audio.SEGMENT_SECONDS; checked by a test, kept here for speed
+
+EXIT_CLEAN, EXIT_FLAGGED, EXIT_USAGE = 0, 1, 2
+
+EPILOG = """\b
+Exit codes:
+  0  nothing flagged (see --fail-on)
+  1  synthetic speech found (or errors, with --fail-on error/any)
+  2  usage error, missing input path, no audio found, or unusable model
+
+A folder named like a command (train, evaluate, export, build-dataset, scan)
+is taken as the command: write ./train or use 'fscan scan train'.
+"""
+
+
+class DefaultGroup(click.Group):
+    """A group whose first argument, when it is not a command name, goes to ``scan``."""
+
+    default_command = "scan"
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h",
+                                                                      "--version"):
+            args = [self.default_command, *args]
+        elif not args:
+            args = [self.default_command]
+        ctx.meta["fscan.argv"] = list(args)  # recorded in reports and model provenance
+        return super().parse_args(ctx, args)
+
+    def format_usage(self, ctx, formatter):
+        formatter.write_usage("fscan", "[PATHS]... [OPTIONS]  |  fscan COMMAND [ARGS]...")
+
+
+@click.group(cls=DefaultGroup, epilog=EPILOG,
+             context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="fscan")
+def main():
+    """Tell genuine human speech from synthetic speech, 5 seconds at a time.
+
+    fscan walks files and folders, scores every 5 s segment of every audio file with
+    a small LCNN, and writes CSV/JSON/HTML reports. Run 'fscan scan --help' for the
+    scan options, e.g.  fscan ./recordings --report out.html
+    """
+
+
+@main.command(epilog=EPILOG)
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--report", "--html", "html", type=click.Path(dir_okay=False),
+              help="Write a self-contained HTML report.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False),
+              help="Write one CSV row per file.")
+@click.option("--segments", "segments_path", type=click.Path(dir_okay=False),
+              help="Write one CSV row per 5 s segment.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Write everything as JSON ('-' for stdout).")
+@click.option("--model", "model_path", type=click.Path(dir_okay=False),
+              help="Checkpoint to use (default: the bundled LCNN).")
+@click.option("--threshold", type=click.FloatRange(0, 1),
+              help="Score at or above which a segment is synthetic (default: the model's).")
+@click.option("--hop", "hop_s", type=click.FloatRange(0, SEGMENT_SECONDS, min_open=True),
+              default=SEGMENT_SECONDS, show_default=True,
+              help="Seconds between segment starts; below 5 the segments overlap.")
+@click.option("--jobs", "-j", type=int, default=-1, show_default=True,
+              help="Parallel worker processes (-1: all cores). Scores do not depend on it.")
+@click.option("--include", multiple=True, metavar="GLOB", help="Only scan matching files.")
+@click.option("--exclude", multiple=True, metavar="GLOB", help="Skip matching files.")
+@click.option("--max-duration", "max_duration_s", type=click.FloatRange(0, min_open=True),
+              help="Scan at most this many seconds of each file (recorded in the reports).")
+@click.option("--cache-dir", type=click.Path(file_okay=False),
+              help="Feature cache folder (default: ~/.cache/fscan).")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the feature cache.")
+@click.option("--fail-on", type=click.Choice(["fake", "error", "any", "never"]),
+              default="fake", show_default=True,
+              help="What makes the exit code 1: synthetic speech, unreadable files, "
+                   "either, or nothing.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary table.")
+def scan(paths, html, csv_path, segments_path, json_path, model_path, threshold, hop_s, jobs,
+         include, exclude, max_duration_s, cache_dir, no_cache, fail_on, quiet):
+    """Scan PATHS (audio files and folders, recursively) for synthetic speech."""
+    from .discovery import InputPathError, find_audio_files
+    from .model import ModelError, bundled_model_path, load_checkpoint
+    from .reports import write_report
+    from .reports.terminal import ProgressBar, print_summary
+    from .results import ERROR, FileResult
+    from .scan import ScanOptions, build_report, scan_paths
+
+    started = time.time()
+    try:
+        found = find_audio_files(paths, include=include, exclude=exclude)
+    except InputPathError as error:
+        _fail(str(error))
+    if not found.files and not found.problems:
+        _fail("no audio files found in " + ", ".join(paths))
+    model_path = model_path or bundled_model_path()
+    try:
+        detector = load_checkpoint(model_path)
+    except ModelError as error:
+        _fail(str(error))
+    if not no_cache:
+        cache_dir = cache_dir or os.path.join(os.path.expanduser("~"), ".cache", "fscan")
+    options = ScanOptions(hop_s=hop_s, threshold=threshold, jobs=jobs,
+                          cache_dir=None if no_cache else cache_dir,
+                          max_duration_s=max_duration_s)
+    try:
+        with ProgressBar(disable=quiet) as progress:
+            results = scan_paths(found.files, os.path.abspath(model_path), options, progress)
+    except KeyboardInterrupt:
+        click.echo("fscan: interrupted; no report was written.", err=True)
+        sys.exit(130)
+    results += [FileResult(path=path, status=ERROR, error=reason)
+                for path, reason in found.problems]
+    results.sort(key=lambda result: result.path)
+    report = build_report(results, detector, options, command=_command_line(),
+                          elapsed_s=round(time.time() - started, 3),
+                          settings={"jobs": jobs, "include": list(include),
+                                    "exclude": list(exclude), "fail_on": fail_on})
+    for kind, path in (("csv", csv_path), ("segments", segments_path), ("json", json_path),
+                       ("html", html)):
+        if path:
+            try:
+                write_report(kind, report, path)
+            except OSError as error:
+                _fail(f"cannot write {path}: {error.strerror or error}")
+    if not quiet:
+        from rich.console import Console
+
+        print_summary(report, Console(stderr=json_path == "-"))
+    sys.exit(_exit_code(report, fail_on))
+
+
+@main.command()
+@click.argument("data", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--out", "out_path", default="models/lcnn.safetensors", show_default=True,
+              type=click.Path(dir_okay=False), help="Checkpoint to write.")
+@click.option("--epochs", default=30, show_default=True)
+@click.option("--batch-size", default=64, show_default=True)
+@click.option("--learning-rate", default=1e-3, show_default=True)
+@click.option("--patience", default=6, show_default=True, help="Early-stopping patience.")
+@click.option("--val-fraction", default=0.15, show_default=True,
+              help="Share of groups (speakers/sources) held out for validation.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--jobs", "-j", default=-1, show_default=True, help="Feature extraction workers.")
+@click.option("--cache-dir", type=click.Path(file_okay=False),
+              help="Keep extracted training features here between runs.")
+def train(data, out_path, epochs, batch_size, learning_rate, patience, val_fraction, seed,
+          jobs, cache_dir):
+    """Train the LCNN on labelled DATA: folders with real/ and fake/, or CSV manifests.
+
+    Manifests have columns path,label[,system,group]; 'group' (speaker or source) keeps
+    related clips on one side of the validation split.
+    """
+    import pandas as pd
+
+    from .labels import read_labelled
+    from .training import TrainConfig, train as run_training
+
+    try:
+        table = pd.concat([read_labelled(source) for source in data], ignore_index=True)
+        config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                             patience=patience, val_fraction=val_fraction, seed=seed)
+        run_training(table, out_path, config, jobs=jobs, cache_dir=cache_dir,
+                     command=_command_line(), log=lambda line: click.echo(line, err=True))
+    except ValueError as error:
+        _fail(str(error))
+
+
+@main.command()
+@click.argument("data", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--model", "model_path", type=click.Path(dir_okay=False),
+              help="Checkpoint to evaluate (default: the bundled LCNN).")
+@click.option("--out-dir", default="evaluation", show_default=True,
+              type=click.Path(file_okay=False), help="Where metrics and plots go.")
+@click.option("--threshold", type=click.FloatRange(0, 1),
+              help="Threshold for accuracy figures (default: the model's).")
+@click.option("--jobs", "-j", default=-1, show_default=True)
+@click.option("--quiet", "-q", is_flag=True)
+def evaluate(data, model_path, out_dir, threshold, jobs, quiet):
+    """Score labelled DATA and report EER, AUC and accuracy, per generator system."""
+    import pandas as pd
+
+    from .evaluation import evaluate as compute, format_markdown, write_evaluation
+    from .labels import read_labelled
+    from .model import ModelError, bundled_model_path, load_checkpoint
+    from .reports.terminal import ProgressBar
+    from .scan import ScanOptions, scan_paths
+
+    model_path = os.path.abspath(model_path or bundled_model_path())
+    try:
+        detector = load_checkpoint(model_path)
+        table = pd.concat([read_labelled(source) for source in data], ignore_index=True)
+    except (ModelError, ValueError) as error:
+        _fail(str(error))
+    options = ScanOptions(threshold=threshold, jobs=jobs)
+    with ProgressBar(disable=quiet) as progress:
+        results = scan_paths(table["path"].tolist(), model_path, options, progress)
+    files, segments = _score_tables(table, results)
+    result = compute(files, segments, threshold if threshold is not None else detector.threshold)
+    write_evaluation(result, out_dir)
+    files.to_csv(os.path.join(out_dir, "file_scores.csv"), index=False)
+    click.echo(format_markdown(result))
+
+
+@main.command()
+@click.option("--model", "model_path", type=click.Path(dir_okay=False),
+              help="Checkpoint to export (default: the bundled LCNN).")
+@click.option("--onnx", "onnx_path", type=click.Path(dir_okay=False), help="Write ONNX here.")
+@click.option("--torchscript", "script_path", type=click.Path(dir_okay=False),
+              help="Write TorchScript here.")
+def export(model_path, onnx_path, script_path):
+    """Export the model to ONNX and/or TorchScript, checking scores match PyTorch."""
+    from .export import export_onnx, export_torchscript
+    from .model import ModelError, bundled_model_path, load_checkpoint
+
+    if not onnx_path and not script_path:
+        _fail("nothing to do: give --onnx PATH and/or --torchscript PATH")
+    try:
+        detector = load_checkpoint(model_path or bundled_model_path())
+    except ModelError as error:
+        _fail(str(error))
+    for path, exporter in ((onnx_path, export_onnx), (script_path, export_torchscript)):
+        if path:
+            difference = exporter(detector, path)
+            click.echo(f"wrote {path} (max score difference to PyTorch: {difference:.2e})")
+
+
+@main.command("build-dataset")
+@click.argument("real_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--neural", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="Folder of existing vocoded twins with a MANIFEST.csv to merge in.")
+@click.option("--generators", help="Comma-separated generator names (default: all available).")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--jobs", "-j", default=1, show_default=True)
+def build_dataset(real_dir, out_dir, neural, generators, seed, jobs):
+    """Make synthetic training speech from the genuine recordings in REAL_DIR."""
+    from .dataset import build_dataset as build
+
+    names = [name.strip() for name in generators.split(",")] if generators else None
+    manifest = build(real_dir, out_dir, neural_dirs=neural, generators=names, seed=seed,
+                     jobs=jobs, progress=lambda done, total: click.echo(
+                         f"\r{done}/{total}", nl=False, err=True))
+    click.echo(f"\nwrote {manifest}", err=True)
+
+
+def _score_tables(table, results):
+    import pandas as pd
+
+    labels = table.set_index("path")
+    file_rows, segment_rows = [], []
+    for result in results:
+        meta = labels.loc[result.path]
+        file_rows.append({"path": result.path, "label": meta["label"], "system": meta["system"],
+                          "score": result.score, "status": result.status,
+                          "error": result.error})
+        for segment in result.segments:
+            segment_rows.append({"path": result.path, "label": meta["label"],
+                                 "system": meta["system"], "score": segment.score})
+    return pd.DataFrame(file_rows), pd.DataFrame(segment_rows,
+                                                 columns=["path", "label", "system", "score"])
+
+
+def _exit_code(report, fail_on: str) -> int:
+    flagged = bool(report.flagged)
+    errors = any(result.status == "error" for result in report.files)
+    failing = {"fake": flagged, "error": errors, "any": flagged or errors, "never": False}
+    return EXIT_FLAGGED if failing[fail_on] else EXIT_CLEAN
+
+
+def _command_line() -> str:
+    argv = click.get_current_context().meta.get("fscan.argv", sys.argv[1:])
+    return shlex.join(["fscan", *argv])
+
+
+def _fail(message: str):
+    click.echo(f"fscan: error: {message}", err=True)
+    sys.exit(EXIT_USAGE)

@@ -1,0 +1,319 @@
+"""Train the LCNN on labelled genuine and synthetic speech.
+
+Recipe (the bundled checkpoint's model card records the exact command):
+
+1. Every labelled file is cut into 5 s segments exactly as the scanner cuts it
+   (``audio.iter_segments``; short clips are tiled, never zero-padded) and turned into
+   log-Mel features with ``features.log_mel``, so train-time and scan-time inputs match.
+2. Files are split into train and validation **by group** (speaker or source, see
+   ``labels.read_labelled``); synthetic twins carry their original's group, so a twin
+   never sits on the other side of the split from its original.
+3. Training: random crops of ``crop_frames`` frames, SpecAugment-style time and
+   frequency masks filled with the segment mean (SpecAverage), class-balanced BCE loss,
+   Adam. Validation on whole segments after every epoch: EER, AUC and accuracy at file
+   and segment level; the epoch with the lowest validation EER is kept, and training
+   stops after ``patience`` epochs without improvement.
+4. The decision threshold is the file-level validation EER threshold.
+"""
+
+import hashlib
+import json
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, List, Optional, Sequence
+
+import numpy as np
+
+from .audio import iter_segments, stream_blocks
+from .features import N_FRAMES, frontend_hash, log_mel
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of one training run."""
+
+    epochs: int = 30
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    patience: int = 6
+    val_fraction: float = 0.15
+    crop_frames: int = 300
+    time_masks: int = 2
+    time_mask_frames: int = 30
+    freq_masks: int = 2
+    freq_mask_bins: int = 10
+    max_segments_per_file: int = 6
+    seed: int = 0
+    arch: dict = field(default_factory=dict)
+
+
+@dataclass
+class SegmentSet:
+    """Features of every segment of a set of files, with their labels."""
+
+    features: np.ndarray  # (n_segments, N_MELS, N_FRAMES), float16 to halve memory
+    labels: np.ndarray  # (n_segments,), 1 = synthetic
+    file_index: np.ndarray  # (n_segments,), row of the file in the table
+
+
+def split_by_group(groups: Sequence[str], val_fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of validation rows: whole groups, chosen by a seeded hash.
+
+    Hashing the group name (rather than shuffling) keeps a group's side stable when
+    files are added to or removed from the data set.
+    """
+    def position(group):
+        digest = hashlib.sha256(f"{seed}:{group}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2 ** 64
+
+    return np.array([position(group) < val_fraction for group in groups])
+
+
+def extract_segments(paths: Sequence[str], labels: Sequence[int], jobs: int = 1,
+                     max_segments_per_file: int = 6, cache_dir: Optional[str] = None,
+                     log: Log = print) -> SegmentSet:
+    """Segment features for every file; unreadable files are logged and left out.
+
+    Long files contribute at most ``max_segments_per_file`` segments, evenly spread, so a
+    handful of long recordings cannot outweigh thousands of short clips.
+    """
+    from joblib import Parallel, delayed
+
+    key = hashlib.sha256(json.dumps([list(paths), list(map(int, labels)), frontend_hash(),
+                                     max_segments_per_file]).encode()).hexdigest()[:20]
+    cache = os.path.join(cache_dir, f"segments-{key}.npz") if cache_dir else None
+    if cache and os.path.exists(cache):
+        with np.load(cache) as data:
+            log(f"features: loaded {len(data['labels'])} segments from {cache}")
+            return SegmentSet(data["features"], data["labels"], data["file_index"])
+    started = time.time()
+    chunks = [range(i, min(i + 64, len(paths))) for i in range(0, len(paths), 64)]
+    features, seg_labels, file_index = [], [], []
+    failures = 0
+    done = 0
+    parallel = Parallel(n_jobs=jobs, return_as="generator")
+    for chunk in parallel(delayed(_chunk_features)([paths[i] for i in rows], list(rows),
+                                                   max_segments_per_file)
+                          for rows in chunks):
+        for row, feats, error in chunk:
+            if error:
+                failures += 1
+                log(f"  skipped {paths[row]}: {error}")
+                continue
+            features.extend(feats)
+            seg_labels.extend([labels[row]] * len(feats))
+            file_index.extend([row] * len(feats))
+        done += len(chunk)
+        log(f"features: {done}/{len(paths)} files, {len(features)} segments, "
+            f"{time.time() - started:.0f} s")
+    result = SegmentSet(np.stack(features).astype(np.float16), np.array(seg_labels, np.int64),
+                        np.array(file_index, np.int64))
+    if failures:
+        log(f"features: {failures} unreadable files left out")
+    if cache:
+        os.makedirs(cache_dir, exist_ok=True)
+        np.savez(cache + ".tmp.npz", features=result.features, labels=result.labels,
+                 file_index=result.file_index)
+        os.replace(cache + ".tmp.npz", cache)
+    return result
+
+
+def _chunk_features(paths, rows, max_segments):
+    from .audio import DecodeError
+
+    out = []
+    for path, row in zip(paths, rows):
+        try:
+            feats = [log_mel(samples) for _, _, samples in iter_segments(stream_blocks(path))]
+        except (DecodeError, OSError, ValueError) as error:
+            out.append((row, [], str(error)))
+            continue
+        if not feats:
+            out.append((row, [], "no audio"))
+            continue
+        if len(feats) > max_segments:
+            keep = np.linspace(0, len(feats) - 1, max_segments).round().astype(int)
+            feats = [feats[i] for i in keep]
+        out.append((row, [f.astype(np.float16) for f in feats], ""))
+    return out
+
+
+def augment(batch, config: TrainConfig, generator):
+    """Random crop plus SpecAverage time/frequency masks, on a (batch, mels, frames) tensor."""
+    import torch
+
+    n, mels, frames = batch.shape
+    crop = min(config.crop_frames, frames)
+    starts = torch.randint(0, frames - crop + 1, (n,), generator=generator)
+    index = starts[:, None] + torch.arange(crop)[None, :]
+    batch = torch.gather(batch, 2, index[:, None, :].expand(n, mels, crop)).clone()
+    fill = batch.mean(dim=(1, 2), keepdim=True).expand_as(batch)
+    for axis, count, width, size in ((2, config.time_masks, config.time_mask_frames, crop),
+                                     (1, config.freq_masks, config.freq_mask_bins, mels)):
+        for _ in range(count):
+            widths = torch.randint(0, width + 1, (n,), generator=generator)
+            starts = (torch.rand(n, generator=generator) * (size - widths)).long()
+            positions = torch.arange(size)[None, :]
+            mask = (positions >= starts[:, None]) & (positions < (starts + widths)[:, None])
+            mask = mask[:, None, :] if axis == 2 else mask[:, :, None]
+            batch = torch.where(mask.expand_as(batch), fill, batch)
+    return batch
+
+
+def evaluate_segments(model, data: SegmentSet, batch_size: int = 128) -> np.ndarray:
+    """Probabilities for every segment in ``data``."""
+    import torch
+
+    model.eval()
+    scores = []
+    with torch.no_grad():
+        for start in range(0, len(data.labels), batch_size):
+            batch = torch.from_numpy(data.features[start:start + batch_size].astype(np.float32))
+            scores.append(torch.sigmoid(model(batch)).numpy())
+    return np.concatenate(scores)
+
+
+def validation_metrics(scores: np.ndarray, data: SegmentSet) -> dict:
+    """Segment- and file-level EER/AUC; file score = max of its segments (as scanning)."""
+    from .metrics import auc, eer
+
+    seg_eer, _ = eer(data.labels, scores)
+    files = np.unique(data.file_index)
+    file_scores = np.array([scores[data.file_index == f].max() for f in files])
+    file_labels = np.array([data.labels[data.file_index == f][0] for f in files])
+    file_eer, file_threshold = eer(file_labels, file_scores)
+    return {"segment_eer": float(seg_eer), "segment_auc": float(auc(data.labels, scores)),
+            "file_eer": float(file_eer), "file_auc": float(auc(file_labels, file_scores)),
+            "file_threshold": float(file_threshold),
+            "file_accuracy": float(np.mean((file_scores >= file_threshold) == file_labels))}
+
+
+def train(table, out_path: str, config: TrainConfig = TrainConfig(), jobs: int = 1,
+          cache_dir: Optional[str] = None, command: str = "", log: Log = print) -> dict:
+    """Train on ``table`` (columns ``path,label,system,group``) and save a checkpoint.
+
+    Returns the training summary (also stored in the checkpoint's provenance and
+    written beside it as ``<out>.history.json`` with a chart ``<out>.history.png``).
+    """
+    import torch
+
+    from .model import LCNN, count_parameters, save_checkpoint
+
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed)
+    labels = (table["label"] == "fake").astype(int).to_numpy()
+    is_val = split_by_group(table["group"].tolist(), config.val_fraction, config.seed)
+    for name, mask in (("train", ~is_val), ("validation", is_val)):
+        if len(set(labels[mask])) < 2:
+            raise ValueError(f"the {name} split has only one class; add data or change the seed")
+    paths = table["path"].tolist()
+    data = extract_segments(paths, labels, jobs=jobs, cache_dir=cache_dir,
+                            max_segments_per_file=config.max_segments_per_file, log=log)
+    on_val = is_val[data.file_index]
+    train_set = SegmentSet(data.features[~on_val], data.labels[~on_val], data.file_index[~on_val])
+    val_set = SegmentSet(data.features[on_val], data.labels[on_val], data.file_index[on_val])
+    log(f"split: train {len(train_set.labels)} segments ({train_set.labels.mean():.0%} fake), "
+        f"validation {len(val_set.labels)} segments ({val_set.labels.mean():.0%} fake), "
+        f"{int(is_val.sum())} validation files")
+
+    model = LCNN(config.arch)
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate,
+                                 weight_decay=config.weight_decay)
+    n_fake = max(int(train_set.labels.sum()), 1)
+    pos_weight = torch.tensor((len(train_set.labels) - n_fake) / n_fake, dtype=torch.float32)
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    generator = torch.Generator().manual_seed(config.seed)
+    history: List[dict] = []
+    best = None
+    started = time.time()
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        order = torch.randperm(len(train_set.labels), generator=generator).numpy()
+        losses = []
+        for start in range(0, len(order), config.batch_size):
+            rows = np.sort(order[start:start + config.batch_size])
+            if len(rows) < 2:
+                continue  # batch norm needs two samples
+            batch = torch.from_numpy(train_set.features[rows].astype(np.float32))
+            target = torch.from_numpy(train_set.labels[rows].astype(np.float32))
+            loss = loss_fn(model(augment(batch, config, generator)), target)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            losses.append(loss.item())
+        metrics = validation_metrics(evaluate_segments(model, val_set), val_set)
+        record = {"epoch": epoch, "train_loss": float(np.mean(losses)),
+                  "elapsed_s": round(time.time() - started, 1), **metrics}
+        history.append(record)
+        log(f"epoch {epoch:3d}  loss {record['train_loss']:.4f}  "
+            f"val segment EER {metrics['segment_eer']:.2%}  file EER {metrics['file_eer']:.2%}  "
+            f"file AUC {metrics['file_auc']:.4f}  ({record['elapsed_s']:.0f} s)")
+        key = (metrics["file_eer"], metrics["segment_eer"], -metrics["file_auc"])
+        if best is None or key < best["key"]:
+            best = {"key": key, "epoch": epoch, "metrics": metrics,
+                    "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+        elif epoch - best["epoch"] >= config.patience:
+            log(f"early stop: no improvement for {config.patience} epochs")
+            break
+
+    model.load_state_dict(best["state"])
+    summary = {
+        "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": command,
+        "config": asdict(config),
+        "best_epoch": best["epoch"],
+        "validation": best["metrics"],
+        "parameters": count_parameters(model),
+        "data": _data_summary(table, is_val),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "train_seconds": round(time.time() - started, 1),
+    }
+    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+    save_checkpoint(out_path, model, threshold=best["metrics"]["file_threshold"],
+                    provenance=summary)
+    stem = os.path.splitext(out_path)[0]
+    with open(stem + ".history.json", "w") as handle:
+        json.dump({"summary": summary, "history": history}, handle, indent=2, sort_keys=True)
+    plot_history(history, stem + ".history.png")
+    log(f"saved {out_path}: best epoch {best['epoch']}, validation file EER "
+        f"{best['metrics']['file_eer']:.2%}, threshold {best['metrics']['file_threshold']:.4f}")
+    return summary
+
+
+def _data_summary(table, is_val) -> dict:
+    summary = {}
+    for split, mask in (("train", ~is_val), ("validation", is_val)):
+        part = table[mask]
+        summary[split] = {
+            "files": int(len(part)),
+            "groups": int(part["group"].nunique()),
+            "by_system": {str(k): int(v) for k, v in part["system"].value_counts().sort_index().items()},
+        }
+    return summary
+
+
+def plot_history(history: Sequence[dict], path: str) -> None:
+    """Loss and validation EER/AUC per epoch, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+    left.plot(epochs, [h["train_loss"] for h in history], marker="o")
+    left.set(xlabel="epoch", ylabel="training loss (BCE)", title="Training loss")
+    right.plot(epochs, [100 * h["segment_eer"] for h in history], marker="o", label="segment EER")
+    right.plot(epochs, [100 * h["file_eer"] for h in history], marker="s", label="file EER")
+    right.plot(epochs, [100 * (1 - h["file_auc"]) for h in history], ls="--", label="100·(1-AUC)")
+    right.set(xlabel="epoch", ylabel="%", title="Validation (held-out speakers)")
+    right.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

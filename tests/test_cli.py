@@ -1,0 +1,195 @@
+"""The command line as a user and a CI job meet it: options, outputs, exit codes."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from forensics_scan import audio
+from forensics_scan.cli import SEGMENT_SECONDS, main
+
+FILE_COLUMNS = ["path", "status", "verdict", "score", "duration_s", "n_segments",
+                "max_segment_score", "error"]
+
+
+@pytest.fixture
+def corpus(tmp_path, speechlike, write_audio):
+    """A folder with a 12 s WAV, a 3 s upper-case .WAV in a subfolder and a broken file."""
+    folder = tmp_path / "recordings"
+    (folder / "sub").mkdir(parents=True)
+    write_audio(folder / "long.wav", speechlike(12.0, seed=1))
+    write_audio(folder / "sub" / "SHORT.WAV", speechlike(3.0, 22050, seed=2), 22050)
+    (folder / "broken.mp3").write_bytes(b"this is not audio")
+    (folder / "notes.txt").write_text("ignored: not an audio extension")
+    return folder
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def read_csv(path):
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_segment_length_in_cli_matches_audio_module():
+    assert SEGMENT_SECONDS == audio.SEGMENT_SECONDS
+
+
+def test_help_documents_exit_codes_and_commands():
+    result = run("--help")
+    assert result.exit_code == 0
+    for text in ("Exit codes", "train", "evaluate", "export", "build-dataset"):
+        assert text in result.output
+    assert "--fail-on" in run("scan", "--help").output
+
+
+def test_scan_writes_every_report_and_accounts_for_every_file(corpus, tiny_checkpoint,
+                                                              tmp_path):
+    out = {kind: tmp_path / f"out.{kind}" for kind in ("csv", "seg", "json", "html")}
+    result = run(corpus, "--model", tiny_checkpoint, "--csv", out["csv"], "--segments",
+                 out["seg"], "--json", out["json"], "--report", out["html"], "--jobs", "1",
+                 "--no-cache", "--quiet", "--fail-on", "never")
+    assert result.exit_code == 0, result.output
+    rows = read_csv(out["csv"])
+    assert list(rows[0])[:len(FILE_COLUMNS)] == FILE_COLUMNS
+    by_name = {os.path.basename(row["path"]): row for row in rows}
+    assert set(by_name) == {"long.wav", "SHORT.WAV", "broken.mp3"}
+    assert by_name["broken.mp3"]["status"] == "error" and by_name["broken.mp3"]["error"]
+    assert by_name["long.wav"]["n_segments"] == "3"  # 0-5, 5-10, and 7-12 aligned to the end
+    assert by_name["SHORT.WAV"]["n_segments"] == "1"
+    segments = read_csv(out["seg"])
+    assert [float(s["end_s"]) for s in segments if s["path"].endswith("long.wav")] == [5, 10, 12]
+    report = json.loads(out["json"].read_text())
+    assert report["summary"]["files"] == 3 and report["summary"]["errors"] == 1
+    assert len(report["model"]["sha256"]) == 64
+    assert report["generated_at"].endswith("+00:00")
+    assert "<svg" in out["html"].read_text()
+
+
+@pytest.mark.parametrize("threshold, fail_on, expected", [
+    ("0", "fake", 1),  # everything at or above 0 is flagged
+    ("1", "fake", 0),  # a sigmoid never reaches 1
+    ("0", "never", 0),
+    ("1", "error", 1),  # broken.mp3 cannot be read
+    ("1", "any", 1),
+])
+def test_exit_codes_follow_fail_on(corpus, tiny_checkpoint, threshold, fail_on, expected):
+    result = run(corpus, "--model", tiny_checkpoint, "--threshold", threshold, "--fail-on",
+                 fail_on, "--jobs", "1", "--no-cache", "--quiet")
+    assert result.exit_code == expected
+
+
+def test_json_to_stdout_is_parseable_alone(corpus, tiny_checkpoint):
+    result = run(corpus, "--model", tiny_checkpoint, "--json", "-", "--jobs", "1",
+                 "--no-cache", "--quiet", "--fail-on", "never")
+    assert json.loads(result.stdout)["summary"]["files"] == 3
+
+
+@pytest.mark.parametrize("args, message", [
+    (["does-not-exist"], "no such file"),
+    (["EMPTY"], "no audio files"),
+    (["AUDIO", "--model", "MISSING"], "cannot read model"),
+    (["AUDIO", "--model", "GARBAGE"], "cannot read model"),
+    (["AUDIO", "--hop", "0"], "hop"),
+])
+def test_usage_input_and_model_errors_exit_2(tmp_path, corpus, args, message):
+    (tmp_path / "empty").mkdir()
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(os.urandom(256))
+    names = {"EMPTY": tmp_path / "empty", "AUDIO": corpus, "MISSING": tmp_path / "no.model",
+             "GARBAGE": garbage}
+    result = CliRunner().invoke(main, [str(names.get(a, a)) for a in args])
+    assert result.exit_code == 2
+    assert message in result.output.lower()
+
+
+def test_scan_is_the_default_command_and_a_folder_named_train_needs_scan(
+        tmp_path, tiny_checkpoint, speechlike, write_audio):
+    folder = tmp_path / "train"
+    folder.mkdir()
+    write_audio(folder / "a.wav", speechlike(2.0))
+    os.chdir(tmp_path)
+    explicit = run("scan", "train", "--model", tiny_checkpoint, "--json", "-", "--jobs", "1",
+                   "--quiet", "--no-cache", "--fail-on", "never")
+    dotted = run("./train", "--model", tiny_checkpoint, "--json", "-", "--jobs", "1", "--quiet",
+                 "--no-cache", "--fail-on", "never")
+    assert json.loads(explicit.stdout)["summary"]["scored"] == 1
+    assert json.loads(dotted.stdout)["summary"]["scored"] == 1
+
+
+def test_include_and_exclude_globs(corpus, tiny_checkpoint):
+    result = run(corpus, "--model", tiny_checkpoint, "--include", "*.wav", "--exclude",
+                 "sub/*", "--json", "-", "--jobs", "1", "--quiet", "--no-cache",
+                 "--fail-on", "never")
+    paths = [f["path"] for f in json.loads(result.stdout)["files"]]
+    assert [os.path.basename(p) for p in paths] == ["long.wav"]
+
+
+def test_scores_identical_for_one_and_two_jobs_and_with_cache(corpus, tiny_checkpoint,
+                                                               tmp_path):
+    outputs = []
+    for extra in (["--jobs", "1", "--no-cache"], ["--jobs", "2", "--no-cache"],
+                  ["--jobs", "2", "--cache-dir", tmp_path / "cache"],
+                  ["--jobs", "1", "--cache-dir", tmp_path / "cache"]):
+        result = run(corpus, "--model", tiny_checkpoint, "--json", "-", "--quiet",
+                     "--fail-on", "never", *extra)
+        files = json.loads(result.stdout)["files"]
+        outputs.append([(f["path"], f["score"], [s["score"] for s in f["segments"]])
+                        for f in files])
+    assert all(output == outputs[0] for output in outputs)
+    assert any((tmp_path / "cache").rglob("*.npz"))
+
+
+def test_terminal_summary_names_flagged_files(corpus, tiny_checkpoint):
+    result = run(corpus, "--model", tiny_checkpoint, "--threshold", "0", "--jobs", "1",
+                 "--no-cache")
+    assert result.exit_code == 1
+    assert "long.wav" in result.output and "broken.mp3" in result.output
+
+
+def test_train_evaluate_export_round_trip(tmp_path, speechlike, write_audio):
+    """A two-epoch run on a toy problem writes a checkpoint the scanner accepts."""
+    data = tmp_path / "data"
+    for label in ("real", "fake"):
+        for speaker in range(4):
+            (data / label / f"spk{speaker}").mkdir(parents=True)
+            for clip in range(3):
+                signal = speechlike(2.0, seed=10 * speaker + clip)
+                if label == "fake":  # a crude 'vocoder': harmonics with a flat buzz
+                    signal = np.sign(signal) * 0.2
+                write_audio(data / label / f"spk{speaker}" / f"{clip}.wav", signal)
+    checkpoint = tmp_path / "model.safetensors"
+    result = run("train", data, "--out", checkpoint, "--epochs", "2", "--val-fraction", "0.5",
+                 "--seed", "3", "--jobs", "1", "--batch-size", "8")
+    assert result.exit_code == 0, result.output
+    assert checkpoint.exists() and (tmp_path / "model.history.png").exists()
+    history = json.loads((tmp_path / "model.history.json").read_text())
+    assert len(history["history"]) == 2
+    assert history["summary"]["command"].startswith("fscan train")
+
+    result = run("evaluate", data, "--model", checkpoint, "--out-dir", tmp_path / "eval",
+                 "--jobs", "1", "--quiet")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert 0 <= metrics["files"]["eer"] <= 1 and metrics["files"]["n_scored"] == 24
+
+    result = run("export", "--model", checkpoint, "--torchscript", tmp_path / "model.pt")
+    assert result.exit_code == 0 and (tmp_path / "model.pt").exists()
+
+
+def test_cli_import_does_not_pull_torch_or_librosa():
+    code = ("import sys; from forensics_scan import cli; "
+            "print('torch' in sys.modules, 'librosa' in sys.modules)")
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout.split()
+    assert output == ["False", "False"]  # the --help time itself is a benchmark figure
+    result = subprocess.run([sys.executable, "-m", "forensics_scan", "--help"],
+                            capture_output=True, text=True, check=True)
+    assert "Usage: fscan" in result.stdout
