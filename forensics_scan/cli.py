@@ -73,7 +73,7 @@ def main():
               help="Checkpoint to use (default: the bundled LCNN).")
 @click.option("--threshold", type=click.FloatRange(0, 1),
               help="Score at or above which a segment is synthetic (default: the model's).")
-@click.option("--hop", "hop_s", type=click.FloatRange(0, SEGMENT_SECONDS, min_open=True),
+@click.option("--hop", "hop_s", type=click.FloatRange(1 / 16000, SEGMENT_SECONDS),
               default=SEGMENT_SECONDS, show_default=True,
               help="Seconds between segment starts; below 5 the segments overlap.")
 @click.option("--jobs", "-j", type=int, default=-1, show_default=True,

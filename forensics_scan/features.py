@@ -4,8 +4,10 @@ The constants below define the features the model was trained on. A checkpoint s
 ``frontend_config()`` and refuses to load when it differs from the code (see model.py),
 so a change here forces a retrain instead of silently degrading scores.
 
-The features are made level-independent: the mean log energy of each segment is
-subtracted, so multiplying a recording by a gain does not move its score.
+The features are made level-independent: the log floor is relative to each segment's
+mean Mel energy and the mean log energy of the segment is subtracted, so multiplying a
+recording by a gain does not move its score (an absolute floor would clamp quiet bands
+differently at different levels and let loudness leak into the features).
 """
 
 import hashlib
@@ -22,7 +24,7 @@ HOP_LENGTH = 160  # 10 ms
 N_MELS = 80
 F_MIN = 20.0
 F_MAX = SAMPLE_RATE / 2
-LOG_FLOOR = 1e-6
+LOG_FLOOR = 1e-5  # relative to the segment's mean Mel energy: -50 dB
 N_FRAMES = 1 + SEGMENT_SAMPLES // HOP_LENGTH  # frames in one segment, centre-padded STFT
 
 assert SEGMENT_SAMPLES % HOP_LENGTH == 0, "segment must hold a whole number of hops"
@@ -40,7 +42,7 @@ def frontend_config() -> dict:
         "f_min": F_MIN,
         "f_max": F_MAX,
         "log_floor": LOG_FLOOR,
-        "normalisation": "subtract-segment-mean",
+        "normalisation": "relative-floor,subtract-segment-mean",
         "window": "hann",
     }
 
@@ -62,7 +64,7 @@ def log_mel(segments: np.ndarray) -> np.ndarray:
     Returns
     -------
     np.ndarray, shape (N_MELS, n_frames) or (batch, N_MELS, n_frames), float32
-        Natural-log Mel energies minus their mean over the segment.
+        ``log(mel + LOG_FLOOR * mean(mel))`` minus its mean over the segment.
     """
     single = segments.ndim == 1
     batch = np.atleast_2d(segments).astype(np.float32, copy=False)
@@ -72,7 +74,8 @@ def log_mel(segments: np.ndarray) -> np.ndarray:
     frames = frames[:, :n_frames] * _window()
     power = np.abs(np.fft.rfft(frames, n=N_FFT, axis=-1)) ** 2  # (batch, frames, bins)
     mel = np.matmul(power.astype(np.float32), _mel_basis().T)  # (batch, frames, mels)
-    logmel = np.log(mel + LOG_FLOOR)
+    floor = LOG_FLOOR * mel.mean(axis=(1, 2), keepdims=True) + np.float32(1e-20)
+    logmel = np.log(mel + floor)
     logmel -= logmel.mean(axis=(1, 2), keepdims=True)
     logmel = np.ascontiguousarray(logmel.transpose(0, 2, 1), dtype=np.float32)
     return logmel[0] if single else logmel

@@ -9,6 +9,8 @@ caller passes a ``progress(done, total, path)`` callback.
 
 import hashlib
 import os
+import zipfile
+import zlib
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
@@ -39,8 +41,8 @@ class ScanOptions:
     max_duration_s: Optional[float] = None
 
     def __post_init__(self):
-        if not 0 < self.hop_s <= SEGMENT_SECONDS:
-            raise ValueError(f"hop must be in (0, {SEGMENT_SECONDS}] seconds")
+        if not 1 / SAMPLE_RATE <= self.hop_s <= SEGMENT_SECONDS:
+            raise ValueError(f"hop must be between one sample and {SEGMENT_SECONDS} seconds")
         if self.threshold is not None and not 0 <= self.threshold <= 1:
             raise ValueError("threshold must be in [0, 1]")
         if self.max_duration_s is not None and self.max_duration_s <= 0:
@@ -231,10 +233,13 @@ def _extract(path: str, options: ScanOptions, batcher: _Batcher, digest: str):
 def _finish(item: _Pending, scores: List[float], threshold: float) -> FileResult:
     if item.result.status != OK:
         return item.result
+    # round once, then compare the rounded value everywhere: a segment and its file must
+    # never disagree about a score that sits on the threshold
+    rounded = [(start, end, round(scores[k], 6)) for start, end, k in item.segments]
     segments = tuple(
-        SegmentScore(index=i, start_s=start, end_s=end, score=round(scores[k], 6),
-                     verdict=FAKE if scores[k] >= threshold else REAL)
-        for i, (start, end, k) in enumerate(item.segments))
+        SegmentScore(index=i, start_s=start, end_s=end, score=score,
+                     verdict=FAKE if score >= threshold else REAL)
+        for i, (start, end, score) in enumerate(rounded))
     values = [segment.score for segment in segments]
     score, verdict = aggregate(values, threshold)
     return replace(item.result, verdict=verdict, score=score, n_segments=len(segments),
@@ -298,7 +303,7 @@ def _load_cache(options: ScanOptions, digest: str):
             times = [tuple(t) for t in data["times"].tolist()]
             stats = (int(data["total"]), float(data["peak"]), bool(data["truncated"]))
             return times, list(data["features"]), stats
-    except (OSError, ValueError, KeyError, EOFError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):
         return None  # a damaged cache entry is recomputed, never trusted
 
 

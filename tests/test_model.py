@@ -1,0 +1,220 @@
+"""LCNN architecture and checkpoint loading (forensics_scan/model.py)."""
+
+import json
+import os
+import pickle
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from forensics_scan.features import N_FRAMES, N_MELS
+from forensics_scan.model import (BUNDLED_NAME, LCNN, MaxFeatureMap, MaxFeatureMap1d,
+                                  ModelError, bundled_model_path, count_parameters,
+                                  load_checkpoint, save_checkpoint)
+
+
+def _features(batch, frames=N_FRAMES, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(batch, N_MELS, frames, generator=generator)
+
+
+def _rewrite(source, target, edit_metadata=None, edit_state=None, raw_metadata=None):
+    """Copy a checkpoint, changing its tensors and/or its fscan metadata."""
+    state = load_file(source)
+    with safe_open(source, framework="pt") as handle:
+        metadata = json.loads(handle.metadata()["fscan"])
+    if edit_metadata:
+        edit_metadata(metadata)
+    if edit_state:
+        edit_state(state)
+    text = raw_metadata if raw_metadata is not None else json.dumps(metadata)
+    save_file(state, str(target), metadata={"fscan": text})
+    return str(target)
+
+
+# --- architecture ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("frames", [N_FRAMES, 101, 1001])
+def test_forward_gives_one_logit_per_item(tiny_arch, frames):
+    torch.manual_seed(0)
+    model = LCNN(tiny_arch).eval()
+
+    with torch.no_grad():
+        logits = model(_features(3, frames))
+
+    assert logits.shape == (3,)
+    assert torch.isfinite(logits).all()
+
+
+def test_default_architecture_is_small_and_runs():
+    model = LCNN().eval()
+
+    with torch.no_grad():
+        logits = model(_features(2))
+
+    assert logits.shape == (2,)
+    assert count_parameters(model) < 1_000_000
+
+
+def test_max_feature_map_halves_channels():
+    x = torch.randn(2, 6, 5, 7)
+
+    y = MaxFeatureMap()(x)
+
+    assert y.shape == (2, 3, 5, 7)
+    assert torch.equal(y, torch.maximum(x[:, :3], x[:, 3:]))
+    flat = torch.randn(4, 10)
+    assert torch.equal(MaxFeatureMap1d()(flat), torch.maximum(flat[:, :5], flat[:, 5:]))
+
+
+def test_mismatched_arch_is_rejected():
+    with pytest.raises(ValueError):
+        LCNN({"blocks": [4, 4], "pool": [True]})
+
+
+# --- checkpoints -------------------------------------------------------------------------
+
+def test_save_load_round_trip_is_exact(tmp_path, tiny_arch):
+    torch.manual_seed(1)
+    model = LCNN(tiny_arch).eval()
+    path = str(tmp_path / "model.safetensors")
+    features = _features(4, seed=3)
+
+    save_checkpoint(path, model, threshold=0.37, provenance={"test": True, "epochs": 2})
+    detector = load_checkpoint(path)
+
+    with torch.no_grad():
+        expected = torch.sigmoid(model(features))
+    assert torch.equal(detector.score(features), expected)
+    assert not detector.model.training
+    assert detector.threshold == pytest.approx(0.37)
+    assert detector.metadata["provenance"] == {"test": True, "epochs": 2}
+    assert detector.model.arch == model.arch
+    assert len(detector.sha256) == 64 and detector.path == path
+
+
+def test_scores_are_deterministic(tiny_checkpoint):
+    features = _features(5)
+    first = load_checkpoint(tiny_checkpoint).score(features)
+    second = load_checkpoint(tiny_checkpoint).score(features)
+
+    assert torch.equal(first, second)
+    assert ((first >= 0) & (first <= 1)).all()
+
+
+def test_foreign_front_end_is_refused(tmp_path, tiny_checkpoint):
+    def other_front_end(metadata):
+        metadata["frontend"]["hop_length"] = 256
+
+    path = _rewrite(tiny_checkpoint, tmp_path / "other.safetensors", other_front_end)
+
+    with pytest.raises(ModelError, match="front-end"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("edit, raw", [
+    (lambda m: m.update(format="someone-else/1"), None),
+    (lambda m: m.update(arch={"stem": 4, "blocks": [8, 8], "pool": [True, True]}), None),
+    (lambda m: m.update(arch="lcnn"), None),
+    (lambda m: m.pop("threshold"), None),
+    (None, "{not json"),
+    (None, "[1, 2, 3]"),  # valid JSON, not an object: was an AttributeError
+])
+def test_damaged_metadata_is_refused(tmp_path, tiny_checkpoint, edit, raw):
+    path = _rewrite(tiny_checkpoint, tmp_path / "bad.safetensors", edit, raw_metadata=raw)
+
+    with pytest.raises(ModelError):
+        load_checkpoint(path)
+
+
+def test_missing_tensor_is_refused(tmp_path, tiny_checkpoint):
+    def drop_one(state):
+        state.pop(sorted(state)[0])
+
+    path = _rewrite(tiny_checkpoint, tmp_path / "partial.safetensors", edit_state=drop_one)
+
+    with pytest.raises(ModelError):
+        load_checkpoint(path)
+
+
+def test_safetensors_without_fscan_metadata_is_refused(tmp_path):
+    path = str(tmp_path / "plain.safetensors")
+    save_file({"weight": torch.zeros(3)}, path)
+
+    with pytest.raises(ModelError):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.001, 0.5, 0.999])
+def test_truncated_checkpoint_is_refused(tmp_path, tiny_checkpoint, fraction):
+    data = open(tiny_checkpoint, "rb").read()
+    path = tmp_path / "truncated.safetensors"
+    path.write_bytes(data[:int(len(data) * fraction)])
+
+    with pytest.raises(ModelError):
+        load_checkpoint(str(path))
+
+
+def test_random_bytes_are_refused(tmp_path, rng):
+    path = tmp_path / "random.safetensors"
+    path.write_bytes(rng.bytes(50_000))
+
+    with pytest.raises(ModelError):
+        load_checkpoint(str(path))
+
+
+def test_torch_pickle_checkpoint_is_refused(tmp_path, tiny_arch):
+    torch.manual_seed(0)
+    path = str(tmp_path / "state.pt")
+    torch.save(LCNN(tiny_arch).state_dict(), path)
+
+    with pytest.raises(ModelError):
+        load_checkpoint(path)
+
+
+class _Payload:
+    """Unpickling this creates ``marker``: stands in for arbitrary code execution."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return open, (self.marker, "w")
+
+
+@pytest.mark.parametrize("writer", ["pickle", "torch.save"])
+def test_malicious_pickle_never_runs(tmp_path, writer):
+    proof = str(tmp_path / "proof-the-payload-works")
+    pickle.loads(pickle.dumps(_Payload(proof))).close()
+    assert os.path.exists(proof)  # the payload is live: unpickling it does run code
+
+    marker = str(tmp_path / "pwned")
+    path = str(tmp_path / "lcnn.safetensors")
+    if writer == "pickle":
+        with open(path, "wb") as handle:
+            pickle.dump({"model": _Payload(marker)}, handle)
+    else:
+        torch.save({"model": _Payload(marker)}, path)
+
+    with pytest.raises(ModelError):
+        load_checkpoint(path)
+    assert not os.path.exists(marker)
+
+
+def test_missing_checkpoint_is_a_model_error(tmp_path):
+    with pytest.raises(ModelError):
+        load_checkpoint(str(tmp_path / "nowhere" / "lcnn.safetensors"))
+
+
+def test_a_folder_is_not_a_checkpoint(tmp_path):
+    with pytest.raises(ModelError):
+        load_checkpoint(str(tmp_path))
+
+
+def test_bundled_model_path_names_the_lcnn_checkpoint():
+    path = bundled_model_path()
+
+    assert os.path.basename(path) == BUNDLED_NAME == "lcnn.safetensors"
+    assert os.path.isabs(path)

@@ -1,0 +1,258 @@
+"""Scanning files and aggregating segment scores (forensics_scan/scan.py).
+
+The tiny random checkpoint scores everything near 0.5, so these tests check plumbing,
+layout and determinism, never whether a verdict is right about the audio.
+"""
+
+import glob
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from forensics_scan import scan
+from forensics_scan.audio import SAMPLE_RATE, segment_starts
+from forensics_scan.discovery import find_audio_files
+from forensics_scan.model import Detector
+from forensics_scan.results import ERROR, FAKE, OK, REAL, SKIPPED
+from forensics_scan.scan import ScanOptions, aggregate, scan_paths
+
+
+@pytest.fixture
+def corpus(tmp_path, speechlike, write_audio):
+    """Readable clips of several lengths, rates and channel counts, by name."""
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    stereo = np.stack([speechlike(6.0, seed=4), speechlike(6.0, seed=5)], axis=1)
+    return {
+        "long": write_audio(folder / "long.wav", speechlike(12.0, seed=1)),
+        "cd": write_audio(folder / "cd.wav", speechlike(7.3, 44100, seed=2), 44100),
+        "short": write_audio(folder / "short.flac", speechlike(2.0, seed=3)),
+        "stereo": write_audio(folder / "stereo.wav", stereo, subtype="FLOAT"),
+    }
+
+
+@pytest.fixture
+def problem_files(tmp_path, write_audio, speechlike):
+    folder = tmp_path / "problems"
+    folder.mkdir()
+    (folder / "empty.wav").write_bytes(b"")
+    (folder / "text.wav").write_text("not audio at all\n" * 50)
+    return {
+        "empty": str(folder / "empty.wav"),
+        "text": str(folder / "text.wav"),
+        "silence": write_audio(folder / "silence.wav", np.zeros(6 * SAMPLE_RATE, np.float32)),
+        "blip": write_audio(folder / "blip.wav", speechlike(0.05)),
+    }
+
+
+def _scan(paths, model, **options):
+    options.setdefault("jobs", 1)
+    return scan_paths(list(paths), model, ScanOptions(**options))
+
+
+def _scores(results):
+    return [(r.path, r.status, r.score, [(s.start_s, s.end_s, s.score) for s in r.segments])
+            for r in results]
+
+
+def test_every_input_gets_one_result_in_input_order(corpus, problem_files, tiny_checkpoint,
+                                                     monkeypatch):
+    monkeypatch.setattr(scan, "FILES_PER_TASK", 3)  # several chunks, results re-joined
+    paths = [corpus["long"], problem_files["empty"], corpus["short"], problem_files["silence"],
+             corpus["cd"], problem_files["text"], corpus["long"], problem_files["blip"],
+             corpus["stereo"]]
+    calls = []
+
+    results = scan_paths(paths, tiny_checkpoint, ScanOptions(jobs=1),
+                         progress=lambda done, total, path: calls.append((done, total)))
+
+    assert [r.path for r in results] == paths
+    assert [r.status for r in results] == [OK, ERROR, OK, SKIPPED, OK, ERROR, OK, SKIPPED, OK]
+    assert calls[0] == (0, len(paths)) and calls[-1] == (len(paths), len(paths))
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+    assert results[0] == results[6]  # the same file twice, scored the same
+
+
+def test_scored_files_have_the_segment_layout_of_their_duration(corpus, tiny_checkpoint):
+    results = _scan(corpus.values(), tiny_checkpoint)
+
+    expected = {"long": (12.0, 16000, 1), "cd": (7.3, 44100, 1), "short": (2.0, 16000, 1),
+                "stereo": (6.0, 16000, 2)}
+    for (name, (seconds, rate, channels)), result in zip(expected.items(), results):
+        assert result.status == OK and result.error == "", name
+        assert result.duration_s == pytest.approx(seconds, abs=1 / SAMPLE_RATE), name
+        assert (result.sample_rate, result.channels) == (rate, channels), name
+        starts = segment_starts(round(result.duration_s * SAMPLE_RATE))
+        assert result.n_segments == len(result.segments) == len(starts), name
+        assert [s.start_s for s in result.segments] == pytest.approx(
+            [x / SAMPLE_RATE for x in starts], abs=1e-6), name
+        assert [s.index for s in result.segments] == list(range(len(starts))), name
+        assert result.segments[-1].end_s == pytest.approx(result.duration_s), name  # end-aligned
+        assert len(result.sha256) == 64 and result.size_bytes == os.path.getsize(result.path)
+
+
+def test_unreadable_files_become_errors_with_a_reason(problem_files, tiny_checkpoint):
+    results = _scan([problem_files["empty"], problem_files["text"]], tiny_checkpoint)
+
+    for result in results:
+        assert result.status == ERROR
+        assert result.error  # the reason reaches every report
+        assert result.score is None and result.verdict == "" and result.segments == ()
+
+
+def test_nothing_to_judge_is_skipped(problem_files, tiny_checkpoint):
+    silence, blip = _scan([problem_files["silence"], problem_files["blip"]], tiny_checkpoint)
+
+    assert silence.status == SKIPPED and "silence" in silence.error
+    assert silence.duration_s == pytest.approx(6.0)
+    assert blip.status == SKIPPED and "too short" in blip.error
+    assert blip.duration_s == pytest.approx(0.05)
+    assert silence.score is None and blip.score is None
+
+
+def test_overlapping_hop_gives_more_segments(corpus, tiny_checkpoint):
+    default, = _scan([corpus["long"]], tiny_checkpoint)
+    overlapped, = _scan([corpus["long"]], tiny_checkpoint, hop_s=2.5)
+
+    assert [(s.start_s, s.end_s) for s in default.segments] == [(0, 5), (5, 10), (7, 12)]
+    assert [(s.start_s, s.end_s) for s in overlapped.segments] == [
+        (0, 5), (2.5, 7.5), (5, 10), (7, 12)]
+    # segments at the same place see the same samples, so they get the same score
+    assert overlapped.segments[0].score == default.segments[0].score
+    assert overlapped.segments[-1].score == default.segments[-1].score
+
+
+def test_aggregate_is_the_maximum_and_flips_at_the_threshold():
+    scores = [0.2, 0.73, 0.41]
+
+    assert aggregate(scores, 0.5) == (0.73, FAKE)
+    assert aggregate(scores, 0.73) == (0.73, FAKE)  # at the threshold counts as synthetic
+    assert aggregate(scores, float(np.nextafter(0.73, 1))) == (0.73, REAL)
+    assert aggregate([0.9], 0.95)[1] == REAL
+    assert aggregate([0.1, 0.2], 0.0)[1] == FAKE
+
+
+def test_file_score_is_the_maximum_segment_score(corpus, tiny_checkpoint):
+    first, = _scan([corpus["long"]], tiny_checkpoint)
+    values = sorted(s.score for s in first.segments)
+    assert values[0] < values[-1]  # distinct scores, else this test proves nothing
+    threshold = values[1]  # some segments on each side
+
+    result, = _scan([corpus["long"]], tiny_checkpoint, threshold=threshold)
+
+    segment_scores = [s.score for s in result.segments]
+    assert result.score == result.max_segment_score == max(segment_scores)
+    assert result.mean_segment_score == pytest.approx(np.mean(segment_scores), abs=1e-6)
+    assert [s.verdict for s in result.segments] == [
+        FAKE if s >= threshold else REAL for s in segment_scores]
+    assert result.fake_segments == sum(s >= threshold for s in segment_scores) == 2
+    assert result.verdict == FAKE
+
+
+@pytest.mark.parametrize("threshold, verdict", [(0.0, FAKE), (1.0, REAL)])
+def test_threshold_option_overrides_the_checkpoint(corpus, tiny_checkpoint, threshold,
+                                                   verdict):
+    results = _scan([corpus["long"], corpus["short"]], tiny_checkpoint, threshold=threshold)
+
+    assert [r.verdict for r in results] == [verdict, verdict]
+
+
+def test_scores_do_not_depend_on_jobs(corpus, tiny_checkpoint, monkeypatch):
+    monkeypatch.setattr(scan, "FILES_PER_TASK", 1)  # one chunk per file: two really run
+    paths = [corpus["long"], corpus["cd"], corpus["stereo"]]
+
+    serial = _scan(paths, tiny_checkpoint, jobs=1)
+    parallel = _scan(paths, tiny_checkpoint, jobs=2)
+
+    assert _scores(parallel) == _scores(serial)
+    assert parallel == serial
+
+
+def test_scores_do_not_depend_on_the_other_files(corpus, tiny_checkpoint):
+    together = _scan(corpus.values(), tiny_checkpoint)
+    alone = [_scan([path], tiny_checkpoint)[0] for path in corpus.values()]
+
+    assert _scores(alone) == _scores(together)
+
+
+def test_cache_gives_identical_scores_and_is_used(corpus, problem_files, tiny_checkpoint,
+                                                 tmp_path, monkeypatch):
+    paths = [corpus["long"], corpus["cd"], problem_files["silence"]]
+    cache_dir = str(tmp_path / "cache")
+
+    uncached = _scan(paths, tiny_checkpoint)
+    filling = _scan(paths, tiny_checkpoint, cache_dir=cache_dir)
+    entries = sorted(glob.glob(os.path.join(cache_dir, "*", "*.npz")))
+
+    def no_decoding(path, *args, **kwargs):
+        raise AssertionError(f"decoded {path} although it was cached")
+
+    monkeypatch.setattr(scan, "stream_blocks", no_decoding)
+    cached = _scan(paths, tiny_checkpoint, cache_dir=cache_dir)
+
+    assert len(entries) == len(paths)
+    assert filling == uncached
+    assert cached == uncached  # bit-identical from the cache, skipped file included
+
+
+def test_cache_keeps_settings_apart(corpus, tiny_checkpoint, tmp_path):
+    cache_dir = str(tmp_path / "cache")
+    _scan([corpus["long"]], tiny_checkpoint, cache_dir=cache_dir)
+
+    overlapped, = _scan([corpus["long"]], tiny_checkpoint, cache_dir=cache_dir, hop_s=2.5)
+    cut, = _scan([corpus["long"]], tiny_checkpoint, cache_dir=cache_dir, max_duration_s=6)
+
+    assert overlapped.n_segments == 4 and cut.n_segments == 2
+
+
+def test_damaged_cache_entry_is_recomputed(corpus, tiny_checkpoint, tmp_path):
+    cache_dir = str(tmp_path / "cache")
+    expected, = _scan([corpus["long"]], tiny_checkpoint, cache_dir=cache_dir)
+    entry, = glob.glob(os.path.join(cache_dir, "*", "*.npz"))
+    with open(entry, "r+b") as handle:
+        handle.truncate(os.path.getsize(entry) // 2)
+
+    result, = _scan([corpus["long"]], tiny_checkpoint, cache_dir=cache_dir)
+
+    assert result == expected
+
+
+def test_max_duration_truncates(corpus, tiny_checkpoint):
+    cut, whole = _scan([corpus["long"], corpus["short"]], tiny_checkpoint, max_duration_s=7)
+
+    assert cut.truncated and cut.duration_s == 7.0
+    assert cut.n_segments == len(segment_starts(7 * SAMPLE_RATE)) == 2
+    assert cut.segments[-1].end_s == 7.0
+    assert not whole.truncated and whole.duration_s == 2.0  # shorter than the limit
+
+
+def test_file_removed_after_discovery_is_an_error(corpus, tiny_checkpoint):
+    found = find_audio_files([os.path.dirname(corpus["long"])])
+    os.remove(corpus["cd"])
+
+    results = _scan(found.files, tiny_checkpoint)
+
+    by_path = {r.path: r for r in results}
+    assert len(results) == len(found.files) == 4
+    assert by_path[corpus["cd"]].status == ERROR
+    assert "No such file" in by_path[corpus["cd"]].error
+    assert all(r.status == OK for path, r in by_path.items() if path != corpus["cd"])
+
+
+def test_file_and_segment_verdicts_agree_at_the_threshold(corpus, tiny_checkpoint,
+                                                          monkeypatch):
+    def just_below(self, features):
+        return torch.full((len(features),), 0.4999996)
+
+    monkeypatch.setattr(Detector, "score", just_below)  # jobs=1 scores in this process
+
+    result, = _scan([corpus["long"]], tiny_checkpoint, threshold=0.5)
+
+    assert (result.verdict == FAKE) == (result.fake_segments > 0)
+
+
+def test_hop_below_one_sample_is_refused():
+    with pytest.raises(ValueError):
+        ScanOptions(hop_s=1e-5)
