@@ -154,12 +154,14 @@ def scan(paths, html, csv_path, segments_path, json_path, model_path, threshold,
 @click.option("--patience", default=6, show_default=True, help="Early-stopping patience.")
 @click.option("--val-fraction", default=0.15, show_default=True,
               help="Share of groups (speakers/sources) held out for validation.")
+@click.option("--augment-copies", default=1, show_default=True,
+              help="Channel-augmented copies of every clip (codec, band limit, noise, reverb).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--jobs", "-j", default=-1, show_default=True, help="Feature extraction workers.")
 @click.option("--cache-dir", type=click.Path(file_okay=False),
               help="Keep extracted training features here between runs.")
-def train(data, out_path, epochs, batch_size, learning_rate, patience, val_fraction, seed,
-          jobs, cache_dir):
+def train(data, out_path, epochs, batch_size, learning_rate, patience, val_fraction,
+          augment_copies, seed, jobs, cache_dir):
     """Train the LCNN on labelled DATA: folders with real/ and fake/, or CSV manifests.
 
     Manifests have columns path,label[,system,group]; 'group' (speaker or source) keeps
@@ -173,7 +175,8 @@ def train(data, out_path, epochs, batch_size, learning_rate, patience, val_fract
     try:
         table = pd.concat([read_labelled(source) for source in data], ignore_index=True)
         config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                             patience=patience, val_fraction=val_fraction, seed=seed)
+                             patience=patience, val_fraction=val_fraction,
+                             augment_copies=augment_copies, seed=seed)
         run_training(table, out_path, config, jobs=jobs, cache_dir=cache_dir,
                      command=_command_line(), log=lambda line: click.echo(line, err=True))
     except ValueError as error:

@@ -5,6 +5,8 @@ Recipe (the bundled checkpoint's model card records the exact command):
 1. Every labelled file is cut into 5 s segments exactly as the scanner cuts it
    (``audio.iter_segments``; short clips are tiled, never zero-padded) and turned into
    log-Mel features with ``features.log_mel``, so train-time and scan-time inputs match.
+   Every file also gets ``augment_copies`` copies through a random channel (codec,
+   band limit, noise, reverberation; ``augment.py``), genuine and synthetic alike.
 2. Files are split into train and validation **by group** (speaker or source, see
    ``labels.read_labelled``); synthetic twins carry their original's group, so a twin
    never sits on the other side of the split from its original.
@@ -26,8 +28,8 @@ from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 
-from .audio import iter_segments, stream_blocks
-from .features import N_FRAMES, frontend_hash, log_mel
+from .audio import iter_segments
+from .features import frontend_hash, log_mel
 
 Log = Callable[[str], None]
 
@@ -48,6 +50,7 @@ class TrainConfig:
     freq_masks: int = 2
     freq_mask_bins: int = 10
     max_segments_per_file: int = 6
+    augment_copies: int = 1  # channel-augmented copies of every file (see augment.py)
     seed: int = 0
     arch: dict = field(default_factory=dict)
 
@@ -59,6 +62,11 @@ class SegmentSet:
     features: np.ndarray  # (n_segments, N_MELS, N_FRAMES), float16 to halve memory
     labels: np.ndarray  # (n_segments,), 1 = synthetic
     file_index: np.ndarray  # (n_segments,), row of the file in the table
+    variant: np.ndarray  # (n_segments,), 0 = as recorded, k > 0 = k-th augmented copy
+
+    def subset(self, mask: np.ndarray) -> "SegmentSet":
+        return SegmentSet(self.features[mask], self.labels[mask], self.file_index[mask],
+                          self.variant[mask])
 
 
 def split_by_group(groups: Sequence[str], val_fraction: float, seed: int) -> np.ndarray:
@@ -75,72 +83,86 @@ def split_by_group(groups: Sequence[str], val_fraction: float, seed: int) -> np.
 
 
 def extract_segments(paths: Sequence[str], labels: Sequence[int], jobs: int = 1,
-                     max_segments_per_file: int = 6, cache_dir: Optional[str] = None,
-                     log: Log = print) -> SegmentSet:
+                     max_segments_per_file: int = 6, augment_copies: int = 0, seed: int = 0,
+                     cache_dir: Optional[str] = None, log: Log = print) -> SegmentSet:
     """Segment features for every file; unreadable files are logged and left out.
 
     Long files contribute at most ``max_segments_per_file`` segments, evenly spread, so a
-    handful of long recordings cannot outweigh thousands of short clips.
+    handful of long recordings cannot outweigh thousands of short clips. Each file also
+    yields ``augment_copies`` copies through a random channel (``augment.random_channel``)
+    seeded by ``(seed, row, copy)``: genuine and synthetic files alike.
     """
     from joblib import Parallel, delayed
 
     key = hashlib.sha256(json.dumps([list(paths), list(map(int, labels)), frontend_hash(),
-                                     max_segments_per_file]).encode()).hexdigest()[:20]
+                                     max_segments_per_file, augment_copies, seed]
+                                    ).encode()).hexdigest()[:20]
     cache = os.path.join(cache_dir, f"segments-{key}.npz") if cache_dir else None
     if cache and os.path.exists(cache):
         with np.load(cache) as data:
             log(f"features: loaded {len(data['labels'])} segments from {cache}")
-            return SegmentSet(data["features"], data["labels"], data["file_index"])
+            return SegmentSet(data["features"], data["labels"], data["file_index"],
+                              data["variant"])
     started = time.time()
     chunks = [range(i, min(i + 64, len(paths))) for i in range(0, len(paths), 64)]
-    features, seg_labels, file_index = [], [], []
+    features, seg_labels, file_index, variant = [], [], [], []
     failures = 0
     done = 0
     parallel = Parallel(n_jobs=jobs, return_as="generator")
     for chunk in parallel(delayed(_chunk_features)([paths[i] for i in rows], list(rows),
-                                                   max_segments_per_file)
+                                                   max_segments_per_file, augment_copies, seed)
                           for rows in chunks):
-        for row, feats, error in chunk:
+        for row, copies, error in chunk:
             if error:
                 failures += 1
                 log(f"  skipped {paths[row]}: {error}")
                 continue
-            features.extend(feats)
-            seg_labels.extend([labels[row]] * len(feats))
-            file_index.extend([row] * len(feats))
+            for copy, feats in enumerate(copies):
+                features.extend(feats)
+                seg_labels.extend([labels[row]] * len(feats))
+                file_index.extend([row] * len(feats))
+                variant.extend([copy] * len(feats))
         done += len(chunk)
         log(f"features: {done}/{len(paths)} files, {len(features)} segments, "
             f"{time.time() - started:.0f} s")
     result = SegmentSet(np.stack(features).astype(np.float16), np.array(seg_labels, np.int64),
-                        np.array(file_index, np.int64))
+                        np.array(file_index, np.int64), np.array(variant, np.int64))
     if failures:
         log(f"features: {failures} unreadable files left out")
     if cache:
         os.makedirs(cache_dir, exist_ok=True)
         np.savez(cache + ".tmp.npz", features=result.features, labels=result.labels,
-                 file_index=result.file_index)
+                 file_index=result.file_index, variant=result.variant)
         os.replace(cache + ".tmp.npz", cache)
     return result
 
 
-def _chunk_features(paths, rows, max_segments):
-    from .audio import DecodeError
+def _chunk_features(paths, rows, max_segments, augment_copies, seed):
+    from .audio import DecodeError, load_audio
+    from .augment import random_channel
 
     out = []
     for path, row in zip(paths, rows):
         try:
-            feats = [log_mel(samples) for _, _, samples in iter_segments(stream_blocks(path))]
+            audio = load_audio(path)
         except (DecodeError, OSError, ValueError) as error:
             out.append((row, [], str(error)))
             continue
-        if not feats:
+        if audio.size == 0 or not np.any(audio):
             out.append((row, [], "no audio"))
             continue
-        if len(feats) > max_segments:
-            keep = np.linspace(0, len(feats) - 1, max_segments).round().astype(int)
-            feats = [feats[i] for i in keep]
-        out.append((row, [f.astype(np.float16) for f in feats], ""))
+        copies = [audio] + [random_channel(audio, np.random.default_rng([seed, row, copy]))
+                            for copy in range(1, augment_copies + 1)]
+        out.append((row, [_segment_features(clip, max_segments) for clip in copies], ""))
     return out
+
+
+def _segment_features(audio: np.ndarray, max_segments: int) -> List[np.ndarray]:
+    feats = [log_mel(samples) for _, _, samples in iter_segments(iter([audio]))]
+    if len(feats) > max_segments:
+        keep = np.linspace(0, len(feats) - 1, max_segments).round().astype(int)
+        feats = [feats[i] for i in keep]
+    return [f.astype(np.float16) for f in feats]
 
 
 def augment(batch, config: TrainConfig, generator):
@@ -183,9 +205,13 @@ def validation_metrics(scores: np.ndarray, data: SegmentSet) -> dict:
     from .metrics import auc, eer
 
     seg_eer, _ = eer(data.labels, scores)
-    files = np.unique(data.file_index)
-    file_scores = np.array([scores[data.file_index == f].max() for f in files])
-    file_labels = np.array([data.labels[data.file_index == f][0] for f in files])
+    # every augmented copy counts as a file of its own, scored like a scan would score it
+    keys = data.file_index * 64 + data.variant
+    files, inverse = np.unique(keys, return_inverse=True)
+    file_scores = np.full(files.size, -np.inf)
+    np.maximum.at(file_scores, inverse, scores)
+    file_labels = np.zeros(files.size, dtype=np.int64)
+    file_labels[inverse] = data.labels
     file_eer, file_threshold = eer(file_labels, file_scores)
     return {"segment_eer": float(seg_eer), "segment_auc": float(auc(data.labels, scores)),
             "file_eer": float(file_eer), "file_auc": float(auc(file_labels, file_scores)),
@@ -213,10 +239,10 @@ def train(table, out_path: str, config: TrainConfig = TrainConfig(), jobs: int =
             raise ValueError(f"the {name} split has only one class; add data or change the seed")
     paths = table["path"].tolist()
     data = extract_segments(paths, labels, jobs=jobs, cache_dir=cache_dir,
-                            max_segments_per_file=config.max_segments_per_file, log=log)
+                            max_segments_per_file=config.max_segments_per_file,
+                            augment_copies=config.augment_copies, seed=config.seed, log=log)
     on_val = is_val[data.file_index]
-    train_set = SegmentSet(data.features[~on_val], data.labels[~on_val], data.file_index[~on_val])
-    val_set = SegmentSet(data.features[on_val], data.labels[on_val], data.file_index[on_val])
+    train_set, val_set = data.subset(~on_val), data.subset(on_val)
     log(f"split: train {len(train_set.labels)} segments ({train_set.labels.mean():.0%} fake), "
         f"validation {len(val_set.labels)} segments ({val_set.labels.mean():.0%} fake), "
         f"{int(is_val.sum())} validation files")
