@@ -1,0 +1,122 @@
+import shutil
+
+import numpy as np
+import pytest
+
+from forensics_scan import synthesis
+from forensics_scan.audio import SAMPLE_RATE
+
+COPY_NAMES = sorted(name for name, g in synthesis.GENERATORS.items()
+                    if g.kind == synthesis.COPY_SYNTHESIS)
+TTS_NAMES = sorted(name for name, g in synthesis.GENERATORS.items() if g.kind == synthesis.TTS)
+
+
+def vowel(seconds=1.0, seed=0, level=0.1):
+    """A harmonic 'vowel' whose F0 glides 110 -> 180 Hz, with two formant-like peaks."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    f0 = 110 + 70 * t / seconds + 5 * np.sin(2 * np.pi * 5 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / SAMPLE_RATE
+    signal = np.zeros_like(t)
+    for harmonic in range(1, 30):
+        frequency = harmonic * f0
+        gain = (np.exp(-((frequency - 700) / 250) ** 2)
+                + 0.5 * np.exp(-((frequency - 1200) / 300) ** 2))
+        signal += np.where(frequency < SAMPLE_RATE / 2, gain, 0) * np.sin(harmonic * phase)
+    signal *= np.hanning(t.size) ** 0.2  # fade in/out like an utterance
+    signal += 1e-3 * rng.standard_normal(t.size)
+    return (level * signal / np.sqrt(np.mean(signal ** 2))).astype(np.float32)
+
+
+@pytest.mark.parametrize("name", COPY_NAMES)
+def test_copy_synthesis_keeps_length_and_level_but_changes_the_signal(name):
+    source = vowel()
+    generator = synthesis.GENERATORS[name]
+    output = generator(source, **generator.sample_options(np.random.default_rng(1)))
+    assert output.dtype == np.float32 and output.shape == source.shape
+    assert np.all(np.isfinite(output)) and np.max(np.abs(output)) <= synthesis.PEAK_LIMIT
+    assert synthesis.rms(output) == pytest.approx(synthesis.rms(source), rel=0.02)
+    # a vocoder must not pass its input through: the residual is a sizeable share of it
+    assert synthesis.rms(output - source) > 0.05 * synthesis.rms(source)
+
+
+def pitch_hz(audio):
+    """Median F0 of the voiced frames, by Harvest (not the DIO tracker under test)."""
+    f0, _ = synthesis._pyworld().harvest(audio.astype(np.float64), SAMPLE_RATE)
+    return float(np.median(f0[f0 > 0]))
+
+
+def test_world_f0_scale_moves_the_pitch():
+    source = vowel(seed=2)
+    up = synthesis.world_dio(source, f0_scale=1.25)
+    assert pitch_hz(up) / pitch_hz(source) == pytest.approx(1.25, rel=0.05)
+
+
+def test_griffin_lim_is_reproducible_for_a_seed():
+    source = vowel(seed=3)
+    first = synthesis.griffin_lim_stft(source, n_fft=256, seed=7)
+    again = synthesis.griffin_lim_stft(source, n_fft=256, seed=7)
+    other = synthesis.griffin_lim_stft(source, n_fft=256, seed=8)
+    assert np.array_equal(first, again) and not np.array_equal(first, other)
+
+
+@pytest.mark.parametrize("bad", [np.zeros(SAMPLE_RATE, np.float32),
+                                 np.full(SAMPLE_RATE, np.nan, np.float32),
+                                 np.ones(100, np.float32)])
+def test_degenerate_input_raises_synthesis_error(bad):
+    with pytest.raises(synthesis.SynthesisError):
+        synthesis.world_dio(bad)
+
+
+def test_scale_to_rms_soft_limits_peaks_without_changing_quiet_samples():
+    audio = np.array([0.01, -0.02, 0.5, -3.0, 0.03], dtype=np.float32)
+    scaled = synthesis.scale_to_rms(audio, 0.5)
+    assert np.max(np.abs(scaled)) < synthesis.PEAK_LIMIT
+    ratio = scaled[:3] / audio[:3]
+    assert np.allclose(ratio, ratio[0])  # below the knee, a plain gain
+    with pytest.raises(synthesis.SynthesisError):
+        synthesis.scale_to_rms(np.zeros(10, np.float32), 0.1)
+
+
+def test_every_generator_declares_its_kind_and_samples_valid_options():
+    rng = np.random.default_rng(0)
+    for name, generator in synthesis.GENERATORS.items():
+        assert generator.name == name
+        assert generator.kind in (synthesis.COPY_SYNTHESIS, synthesis.TTS)
+        assert isinstance(generator.sample_options(rng), dict)
+        if generator.kind == synthesis.TTS:
+            assert "voice" in generator.sample_options(rng) and generator.engine
+
+
+def test_missing_tts_program_raises_generator_unavailable(monkeypatch):
+    monkeypatch.setattr(synthesis.shutil, "which", lambda program: None)
+    assert "flite" in synthesis.GENERATORS["flite_slt"].missing()
+    with pytest.raises(synthesis.GeneratorUnavailable):
+        synthesis.flite_tts("hello")
+
+
+def test_missing_pyworld_makes_world_generators_unavailable(monkeypatch):
+    real_find_spec = synthesis.importlib.util.find_spec
+    monkeypatch.setattr(synthesis.importlib.util, "find_spec",
+                        lambda name: None if name == "pyworld" else real_find_spec(name))
+    assert "pyworld" in synthesis.GENERATORS["world_dio"].missing()
+    assert synthesis.GENERATORS["griffin_lim_mel80"].available()  # librosa only
+
+
+@pytest.mark.parametrize("name", TTS_NAMES)
+def test_tts_speaks_at_16k_and_requested_level(name):
+    generator = synthesis.GENERATORS[name]
+    if not generator.available():
+        pytest.skip(f"{generator.engine} is not installed")
+    options = generator.sample_options(np.random.default_rng(0))
+    audio = generator("Turn on the kitchen lights.", rms_dbfs=-30.0, **options)
+    assert audio.dtype == np.float32 and audio.ndim == 1
+    assert 0.5 < audio.size / SAMPLE_RATE < 5.0  # a short sentence, at 16 kHz
+    assert np.all(np.isfinite(audio))
+    assert synthesis.rms(audio) == pytest.approx(synthesis.dbfs_to_rms(-30.0), rel=0.02)
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+def test_espeak_rejects_a_voice_name_that_could_smuggle_arguments():
+    with pytest.raises(ValueError):
+        synthesis.espeak_tts("hello", voice="en-us -w /tmp/x")
