@@ -307,6 +307,8 @@ def train(table, out_path: str, config: TrainConfig = TrainConfig(), jobs: int =
     with open(stem + ".history.json", "w") as handle:
         json.dump({"summary": summary, "history": history}, handle, indent=2, sort_keys=True)
     plot_history(history, stem + ".history.png")
+    with open(stem + ".card.md", "w") as handle:
+        handle.write(model_card(summary, threshold=best["metrics"]["file_threshold"]))
     log(f"saved {out_path}: best epoch {best['epoch']}, validation file EER "
         f"{best['metrics']['file_eer']:.2%}, threshold {best['metrics']['file_threshold']:.4f}")
     return summary
@@ -322,6 +324,48 @@ def _data_summary(table, is_val) -> dict:
             "by_system": {str(k): int(v) for k, v in part["system"].value_counts().sort_index().items()},
         }
     return summary
+
+
+def model_card(summary: dict, threshold: float) -> str:
+    """Markdown description of a trained checkpoint: data, recipe, validation figures."""
+    validation = summary["validation"]
+    config = summary["config"]
+    lines = [
+        "# fscan LCNN: model card",
+        "",
+        "Light CNN with Max-Feature-Map activations scoring 5 s segments of 16 kHz speech "
+        "(80-bin log-Mel). Output: probability that the segment is synthetic.",
+        "",
+        f"- Trained: {summary['trained_at']} with torch {summary['torch']}, "
+        f"{summary['train_seconds']:.0f} s, best epoch {summary['best_epoch']}",
+        f"- Command: `{summary['command']}`",
+        f"- Parameters: {summary['parameters']:,}",
+        f"- Decision threshold: {threshold:.4f} (file-level EER point on the validation split)",
+        f"- Recipe: random {config['crop_frames']}-frame crops, {config['time_masks']} time and "
+        f"{config['freq_masks']} frequency SpecAverage masks, {config['augment_copies']} "
+        "channel-augmented copy per clip (both classes), class-balanced BCE, Adam "
+        f"(lr {config['learning_rate']}), early stopping on validation EER "
+        f"(patience {config['patience']}), seed {config['seed']}",
+        "",
+        "## Validation split (held-out speakers/sources of the training data)",
+        "",
+        "| level | EER | AUC |",
+        "|---|---:|---:|",
+        f"| segment | {validation['segment_eer']:.2%} | {validation['segment_auc']:.4f} |",
+        f"| file | {validation['file_eer']:.2%} | {validation['file_auc']:.4f} |",
+        "",
+        "## Training data (files per system)",
+        "",
+        "| system | train | validation |",
+        "|---|---:|---:|",
+    ]
+    data = summary["data"]
+    systems = sorted(set(data["train"]["by_system"]) | set(data["validation"]["by_system"]))
+    for system in systems:
+        lines.append(f"| {system} | {data['train']['by_system'].get(system, 0)} | "
+                     f"{data['validation']['by_system'].get(system, 0)} |")
+    lines.append(f"| **groups** | {data['train']['groups']} | {data['validation']['groups']} |")
+    return "\n".join(lines) + "\n"
 
 
 def plot_history(history: Sequence[dict], path: str) -> None:

@@ -170,6 +170,7 @@ def test_train_evaluate_export_round_trip(tmp_path, speechlike, write_audio):
                  "--seed", "3", "--jobs", "1", "--batch-size", "8")
     assert result.exit_code == 0, result.output
     assert checkpoint.exists() and (tmp_path / "model.history.png").exists()
+    assert "| segment |" in (tmp_path / "model.card.md").read_text()
     history = json.loads((tmp_path / "model.history.json").read_text())
     assert len(history["history"]) == 2
     assert history["summary"]["command"].startswith("fscan train")
