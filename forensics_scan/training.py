@@ -228,7 +228,7 @@ def train(table, out_path: str, config: TrainConfig = TrainConfig(), jobs: int =
     """
     import torch
 
-    from .model import LCNN, count_parameters, save_checkpoint
+    from .model import LCNN
 
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
@@ -257,38 +257,71 @@ def train(table, out_path: str, config: TrainConfig = TrainConfig(), jobs: int =
     history: List[dict] = []
     best = None
     started = time.time()
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        order = torch.randperm(len(train_set.labels), generator=generator).numpy()
-        losses = []
-        for start in range(0, len(order), config.batch_size):
-            rows = np.sort(order[start:start + config.batch_size])
-            if len(rows) < 2:
-                continue  # batch norm needs two samples
-            batch = torch.from_numpy(train_set.features[rows].astype(np.float32))
-            target = torch.from_numpy(train_set.labels[rows].astype(np.float32))
-            loss = loss_fn(model(augment(batch, config, generator)), target)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            losses.append(loss.item())
-        metrics = validation_metrics(evaluate_segments(model, val_set), val_set)
-        record = {"epoch": epoch, "train_loss": float(np.mean(losses)),
-                  "elapsed_s": round(time.time() - started, 1), **metrics}
-        history.append(record)
-        log(f"epoch {epoch:3d}  loss {record['train_loss']:.4f}  "
-            f"val segment EER {metrics['segment_eer']:.2%}  file EER {metrics['file_eer']:.2%}  "
-            f"file AUC {metrics['file_auc']:.4f}  ({record['elapsed_s']:.0f} s)")
-        key = (metrics["file_eer"], metrics["segment_eer"], -metrics["file_auc"])
-        if best is None or key < best["key"]:
-            best = {"key": key, "epoch": epoch, "metrics": metrics,
-                    "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
-        elif epoch - best["epoch"] >= config.patience:
-            log(f"early stop: no improvement for {config.patience} epochs")
-            break
 
-    model.load_state_dict(best["state"])
-    summary = {
+    def save():
+        # after every improvement, so an interrupted run still leaves its best model
+        state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        model.load_state_dict(best["state"])
+        summary = _summary(command, config, best, model, table, is_val, started)
+        _save_outputs(out_path, model, summary, history, best["metrics"]["file_threshold"])
+        model.load_state_dict(state)
+        return summary
+
+    try:
+        for epoch in range(1, config.epochs + 1):
+            loss = _train_epoch(model, optimiser, loss_fn, train_set, config, generator)
+            metrics = validation_metrics(evaluate_segments(model, val_set), val_set)
+            record = {"epoch": epoch, "train_loss": loss,
+                      "elapsed_s": round(time.time() - started, 1), **metrics}
+            history.append(record)
+            log(f"epoch {epoch:3d}  loss {loss:.4f}  val segment EER {metrics['segment_eer']:.2%}"
+                f"  file EER {metrics['file_eer']:.2%}  file AUC {metrics['file_auc']:.4f}"
+                f"  ({record['elapsed_s']:.0f} s)")
+            key = (metrics["file_eer"], metrics["segment_eer"], -metrics["file_auc"])
+            if best is None or key < best["key"]:
+                best = {"key": key, "epoch": epoch, "metrics": metrics,
+                        "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+                save()
+            elif epoch - best["epoch"] >= config.patience:
+                log(f"early stop: no improvement for {config.patience} epochs")
+                break
+    except KeyboardInterrupt:
+        if best is None:
+            raise
+        log(f"interrupted: keeping the best epoch so far ({best['epoch']})")
+    summary = save()
+    log(f"saved {out_path}: best epoch {best['epoch']}, validation file EER "
+        f"{best['metrics']['file_eer']:.2%}, threshold {best['metrics']['file_threshold']:.4f}")
+    return summary
+
+
+def _train_epoch(model, optimiser, loss_fn, train_set: SegmentSet, config: TrainConfig,
+                 generator) -> float:
+    import torch
+
+    model.train()
+    order = torch.randperm(len(train_set.labels), generator=generator).numpy()
+    losses = []
+    for start in range(0, len(order), config.batch_size):
+        rows = np.sort(order[start:start + config.batch_size])
+        if len(rows) < 2:
+            continue  # batch norm needs two samples
+        batch = torch.from_numpy(train_set.features[rows].astype(np.float32))
+        target = torch.from_numpy(train_set.labels[rows].astype(np.float32))
+        loss = loss_fn(model(augment(batch, config, generator)), target)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    return float(np.mean(losses))
+
+
+def _summary(command, config, best, model, table, is_val, started) -> dict:
+    import torch
+
+    from .model import count_parameters
+
+    return {
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": command,
         "config": asdict(config),
@@ -300,18 +333,22 @@ def train(table, out_path: str, config: TrainConfig = TrainConfig(), jobs: int =
         "python": platform.python_version(),
         "train_seconds": round(time.time() - started, 1),
     }
+
+
+def _save_outputs(out_path: str, model, summary: dict, history: List[dict],
+                  threshold: float) -> None:
+    from .model import save_checkpoint
+
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    save_checkpoint(out_path, model, threshold=best["metrics"]["file_threshold"],
-                    provenance=summary)
+    temporary = out_path + ".tmp"
+    save_checkpoint(temporary, model, threshold=threshold, provenance=summary)
+    os.replace(temporary, out_path)
     stem = os.path.splitext(out_path)[0]
     with open(stem + ".history.json", "w") as handle:
         json.dump({"summary": summary, "history": history}, handle, indent=2, sort_keys=True)
     plot_history(history, stem + ".history.png")
     with open(stem + ".card.md", "w") as handle:
-        handle.write(model_card(summary, threshold=best["metrics"]["file_threshold"]))
-    log(f"saved {out_path}: best epoch {best['epoch']}, validation file EER "
-        f"{best['metrics']['file_eer']:.2%}, threshold {best['metrics']['file_threshold']:.4f}")
-    return summary
+        handle.write(model_card(summary, threshold=threshold))
 
 
 def _data_summary(table, is_val) -> dict:
