@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import venv
 from pathlib import Path
 
@@ -43,11 +44,15 @@ def test_wheel_contains_model_card_checkpoint_and_templates(wheel):
 
 
 def test_fresh_venv_scans_with_the_bundled_model(wheel, tmp_path, speechlike, write_audio):
-    # --system-site-packages reuses torch & co. from the test environment; the package
-    # itself comes only from the wheel (checked below through __file__).
+    # The new venv sees the test environment's packages (torch & co.) through a .pth
+    # line, appended after its own site-packages; fscan itself comes only from the wheel
+    # (checked below through __file__).
     env_dir = tmp_path / "venv"
-    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
+    venv.EnvBuilder(with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    Path(site, "test-environment.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
                     "--no-deps", "--no-index", str(wheel)], check=True)
     work = tmp_path / "elsewhere"  # not the repo, so the source tree cannot be imported
