@@ -2,11 +2,15 @@
 
 Order is deterministic (sorted, case-sensitive, per argument in the order given), every
 directory is entered once even through symlink loops, and files named explicitly are
-always scanned whatever their extension: the user asked for them.
+always scanned whatever their extension: the user asked for them. What cannot be
+scanned at all (a broken link, a link loop, a named pipe, a folder that cannot be
+listed) is returned as a problem with a reason, so that it still appears in the reports.
 """
 
+import errno
 import fnmatch
 import os
+import stat
 from dataclasses import dataclass
 from typing import Iterable, List, Sequence, Tuple
 
@@ -46,6 +50,12 @@ def find_audio_files(paths: Sequence[str], include: Iterable[str] = (),
         to the folder argument. A file is kept when it matches any include pattern (or
         none are given) and no exclude pattern.
 
+    Returns
+    -------
+    Discovery
+        ``files`` to scan, and ``problems``: broken links, link loops, named pipes and
+        devices (filtered like files, once each) and folders that cannot be listed.
+
     Raises
     ------
     InputPathError
@@ -53,7 +63,7 @@ def find_audio_files(paths: Sequence[str], include: Iterable[str] = (),
     """
     include, exclude = tuple(include), tuple(exclude)
     files: List[str] = []
-    problems: List[Tuple[str, str]] = []
+    problems = {}  # path -> reason: a path named twice is reported once
     seen_files = set()
     seen_dirs = set()
     for path in paths:
@@ -61,13 +71,19 @@ def find_audio_files(paths: Sequence[str], include: Iterable[str] = (),
             raise InputPathError(f"no such file or directory: {path}")
         if os.path.isdir(path):
             found, found_problems = _walk(path, seen_dirs)
-            problems.extend(found_problems)
+            for problem, reason in found_problems:
+                # an unlistable folder is always reported: what it holds is unknown
+                if os.path.isdir(problem) or _selected(
+                        problem, os.path.relpath(problem, path), include, exclude):
+                    problems.setdefault(problem, reason)
             candidates = [(file, os.path.relpath(file, path)) for file in found]
-        elif os.path.exists(path):
-            candidates = [(path, os.path.basename(path))]
         else:
-            problems.append((path, "broken symbolic link"))
-            continue
+            reason = _unscannable(path)
+            if reason:
+                if _selected(path, os.path.basename(path), include, exclude):
+                    problems.setdefault(path, reason)
+                continue
+            candidates = [(path, os.path.basename(path))]
         for file, relative in candidates:
             if not _selected(file, relative, include, exclude):
                 continue
@@ -75,7 +91,35 @@ def find_audio_files(paths: Sequence[str], include: Iterable[str] = (),
             if key not in seen_files:
                 seen_files.add(key)
                 files.append(file)
-    return Discovery(tuple(files), tuple(problems))
+    return Discovery(tuple(files), tuple(problems.items()))
+
+
+_NOT_REGULAR = (
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def _unscannable(path: str) -> str:
+    """Why ``path`` (not a folder) cannot be scanned at all, or "" when it can be tried.
+
+    A named pipe or device would block the scan or never end, and could not be read
+    twice (hash, then decode) anyway; a link loop or a dangling link has nothing behind it.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "symbolic link loop"
+        if os.path.islink(path):
+            return "broken symbolic link"
+        return ""  # e.g. no permission: the scan reports the precise reason
+    for test, kind in _NOT_REGULAR:
+        if test(mode):
+            return f"not a regular file ({kind})"
+    return ""
 
 
 def _walk(root: str, seen_dirs: set) -> Tuple[List[str], List[Tuple[str, str]]]:
@@ -101,10 +145,11 @@ def _walk(root: str, seen_dirs: set) -> Tuple[List[str], List[Tuple[str, str]]]:
             if is_dir:
                 subfolders.append(entry.path)
             elif is_audio(entry.name):
-                if os.path.exists(entry.path):
-                    files.append(entry.path)
+                reason = _unscannable(entry.path)
+                if reason:
+                    problems.append((entry.path, reason))
                 else:
-                    problems.append((entry.path, "broken symbolic link"))
+                    files.append(entry.path)
         stack.extend(reversed(subfolders))  # depth-first, in sorted order
     return sorted(files), problems
 

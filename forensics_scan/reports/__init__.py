@@ -68,8 +68,12 @@ def write_report(kind: str, report: ScanReport, path: Union[str, "os.PathLike[st
     # tempfile.mkstemp would make every report private (0o600).
     descriptor = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        # newline="" so the csv module's "\n" terminator is written as is on every platform.
-        with open(descriptor, "w", encoding="utf-8", newline="") as handle:
+        # newline="" so the csv module's "\r\n" terminator is written as is on every platform.
+        # backslashreplace: a file name that is not valid UTF-8 reaches Python with lone
+        # surrogates; it is written as "\udce9", as the terminal and the JSON show it,
+        # instead of aborting the report.
+        with open(descriptor, "w", encoding="utf-8", errors="backslashreplace",
+                  newline="") as handle:
             writer(report, handle)
             handle.flush()
             os.fsync(handle.fileno())

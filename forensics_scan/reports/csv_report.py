@@ -73,8 +73,10 @@ def _file_row(result: FileResult) -> tuple:
 
 
 def _write(handle: TextIO, header: Iterable[str], rows: Iterable[tuple]) -> None:
-    # QUOTE_MINIMAL quotes exactly the cells holding a comma, quote or newline.
-    writer = csv.writer(handle, lineterminator="\n")
+    # QUOTE_MINIMAL quotes the cells holding a comma, a quote or a character of the line
+    # terminator, so the terminator must be "\r\n" (RFC 4180): with "\n" alone a file
+    # name holding a carriage return is written bare and splits its row in two.
+    writer = csv.writer(handle, lineterminator="\r\n")
     writer.writerow(header)
     writer.writerows(rows)
 
