@@ -68,13 +68,15 @@ def probe(path: str) -> AudioInfo:
     return AudioInfo(info.samplerate, info.channels, info.frames, info.format, "soundfile")
 
 
-def stream_blocks(path: str, block_samples: int = BLOCK_SAMPLES) -> Iterator[np.ndarray]:
+def stream_blocks(path: str, block_samples: int = BLOCK_SAMPLES,
+                  info: Optional[AudioInfo] = None) -> Iterator[np.ndarray]:
     """Yield the file as consecutive 16 kHz mono float32 blocks of ``block_samples``.
 
     The last block may be shorter. Non-finite samples are replaced by zeros and samples
-    are clipped to [-1, 1], so a damaged float file cannot produce a NaN score.
+    are clipped to [-1, 1], so a damaged float file cannot produce a NaN score. ``info``
+    is ``probe(path)`` when the caller already has it.
     """
-    info = probe(path)
+    info = info or probe(path)
     raw = _ffmpeg_blocks(path) if info.decoder == "ffmpeg" else _soundfile_blocks(path, info)
     resampler = None
     if info.sample_rate != SAMPLE_RATE:
@@ -246,12 +248,20 @@ def _with_last(iterator):
 
 
 def _to_mono(block: np.ndarray) -> np.ndarray:
-    mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
-    return np.ascontiguousarray(mono, dtype=np.float32)
+    # the channel average, summed channel by channel: numpy's mean over the short axis
+    # of a (frames, channels) block is some 20 times slower, for the same float32 sums
+    if block.shape[1] == 1:
+        return np.ascontiguousarray(block[:, 0], dtype=np.float32)
+    mono = np.array(block[:, 0], dtype=np.float32)
+    for channel in range(1, block.shape[1]):
+        mono += block[:, channel]
+    mono /= np.float32(block.shape[1])
+    return mono
 
 
 def _sanitise(audio: np.ndarray) -> np.ndarray:
-    audio = np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0)
+    if not np.isfinite(audio).all():  # rare: only damaged float files; the check is cheap
+        audio = np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0)
     return np.clip(audio, -1.0, 1.0).astype(np.float32, copy=False)
 
 
