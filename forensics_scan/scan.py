@@ -1,17 +1,28 @@
 """Score every segment of every file, in parallel, and aggregate per file.
 
-Files are processed in fixed chunks (``FILES_PER_TASK`` consecutive files in sorted
-order), each chunk by one joblib worker that decodes, extracts features and runs the
-model in batches. Chunks never depend on ``jobs``, and every worker runs torch with one
-thread, so scores are bit-identical whatever ``--jobs`` is. Nothing here prints: the
-caller passes a ``progress(done, total, path)`` callback.
+The calling thread reads the files in order (hash, decode, resample, cut into
+segments) and hands fixed batches of ``BATCH_SEGMENTS`` consecutive segments of one
+file to ``jobs`` worker threads, which compute the log-Mel features and score them.
+Work is shared at the level of batches, not files, so one long recording keeps every
+core busy. Batches never mix files and never depend on ``jobs``, and every library runs
+one thread per worker, so scores are bit-identical whatever ``--jobs`` is. The heavy
+steps (decoding, resampling, FFT, BLAS, torch and ONNX Runtime kernels) release the
+GIL; threads avoid starting, importing and loading the model in worker processes.
+
+With a cache folder, each file's features and, per model and engine, its segment
+scores are kept under the file's sha256, so a second scan of the same files neither
+decodes them nor loads the model. Nothing here prints: the caller passes a
+``progress(done, total, path)`` callback.
 """
 
-import hashlib
 import os
+import threading
 import zipfile
 import zlib
-from dataclasses import dataclass, replace
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
@@ -20,12 +31,13 @@ import numpy as np
 from . import __version__
 from .audio import (MIN_SAMPLES, SAMPLE_RATE, SEGMENT_SECONDS, DecodeError, iter_segments,
                     probe, stream_blocks)
+from .engine import ENGINES, file_sha256, open_scorer, read_checkpoint_info
 from .features import N_FRAMES, N_MELS, frontend_hash, log_mel
 from .results import ERROR, FAKE, OK, REAL, SKIPPED, FileResult, ScanReport, SegmentScore
 
-FILES_PER_TASK = 8
-BATCH_SEGMENTS = 32
-CACHE_MAX_SEGMENTS = 720  # an hour at the default hop; longer files are not cached
+BATCH_SEGMENTS = 8  # segments per work item: small batches stay in the CPU caches
+FILES_PER_TASK = 8  # files the reader may run ahead of the oldest unfinished one
+CACHE_MAX_SEGMENTS = 720  # an hour at the default hop; longer files keep only their scores
 
 Progress = Callable[[int, int, str], None]
 
@@ -39,6 +51,7 @@ class ScanOptions:
     jobs: int = -1
     cache_dir: Optional[str] = None
     max_duration_s: Optional[float] = None
+    engine: str = "torch"
 
     def __post_init__(self):
         if not 1 / SAMPLE_RATE <= self.hop_s <= SEGMENT_SECONDS:
@@ -47,6 +60,8 @@ class ScanOptions:
             raise ValueError("threshold must be in [0, 1]")
         if self.max_duration_s is not None and self.max_duration_s <= 0:
             raise ValueError("max duration must be positive")
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}")
 
 
 def aggregate(scores: Sequence[float], threshold: float) -> Tuple[float, str]:
@@ -63,36 +78,56 @@ def aggregate(scores: Sequence[float], threshold: float) -> Tuple[float, str]:
 
 def scan_paths(paths: Sequence[str], model_path: str, options: ScanOptions = ScanOptions(),
                progress: Optional[Progress] = None) -> List[FileResult]:
-    """Scan ``paths`` (audio files) and return one ``FileResult`` per path, in order."""
-    from joblib import Parallel, delayed
+    """Scan ``paths`` (audio files) and return one ``FileResult`` per path, in order.
 
-    chunks = [list(paths[i:i + FILES_PER_TASK]) for i in range(0, len(paths), FILES_PER_TASK)]
-    jobs = _effective_jobs(options.jobs, len(chunks))
+    Raises
+    ------
+    engine.EngineError
+        If the checkpoint cannot be used or the engine cannot run here.
+    """
     results: List[FileResult] = []
+    checkpoint = read_checkpoint_info(model_path)
+    threshold = _threshold(checkpoint, options)
     if progress:
         progress(0, len(paths), "")
-    parallel = Parallel(n_jobs=jobs, return_as="generator")
-    for chunk_results in parallel(delayed(_scan_chunk)(chunk, model_path, options)
-                                  for chunk in chunks):
-        results.extend(chunk_results)
-        if progress:
-            progress(len(results), len(paths), chunk_results[-1].path)
+    with ExitStack() as stack:
+        stack.enter_context(_blas_one_thread())
+        model = stack.enter_context(_Model(checkpoint, options))
+        workers = stack.enter_context(_Workers(model, _effective_jobs(options.jobs)))
+        pending: deque = deque()
+
+        def finish(everything: bool) -> None:
+            # in input order; the reader stays at most FILES_PER_TASK files ahead
+            while pending and (everything or len(pending) > FILES_PER_TASK
+                               or pending[0].done()):
+                results.append(_finish(pending.popleft(), threshold, options,
+                                       model.cache_key))
+                if progress:
+                    progress(len(results), len(paths), results[-1].path)
+
+        for path in paths:
+            pending.append(_read_file(path, options, model.cache_key, workers))
+            finish(everything=False)
+        finish(everything=True)
     return results
 
 
-def build_report(results: Sequence[FileResult], detector, options: ScanOptions,
+def build_report(results: Sequence[FileResult], checkpoint, options: ScanOptions,
                  command: str = "", elapsed_s: Optional[float] = None,
                  settings: Optional[dict] = None) -> ScanReport:
-    """Wrap results with the model and settings that produced them."""
-    provenance = detector.metadata.get("provenance", {})
+    """Wrap results with the model and settings that produced them.
+
+    ``checkpoint`` is an ``engine.CheckpointInfo`` or a ``model.Detector``.
+    """
+    provenance = checkpoint.metadata.get("provenance", {})
     return ScanReport(
         files=tuple(results),
-        threshold=_threshold(detector, options),
+        threshold=_threshold(checkpoint, options),
         settings=dict(settings or {}, hop_s=options.hop_s, max_duration_s=options.max_duration_s,
                       cache=options.cache_dir is not None, segment_seconds=SEGMENT_SECONDS,
-                      sample_rate=SAMPLE_RATE),
-        model={"path": detector.path, "sha256": detector.sha256, "arch": detector.model.arch,
-               "threshold": detector.threshold,
+                      sample_rate=SAMPLE_RATE, engine=options.engine),
+        model={"path": checkpoint.path, "sha256": checkpoint.sha256,
+               "arch": checkpoint.metadata.get("arch"), "threshold": checkpoint.threshold,
                "trained": provenance.get("trained_at", ""),
                "training_command": provenance.get("command", "")},
         fscan_version=__version__,
@@ -102,107 +137,182 @@ def build_report(results: Sequence[FileResult], detector, options: ScanOptions,
     )
 
 
-# --- worker side -------------------------------------------------------------------------
+# --- reader and workers ------------------------------------------------------------------
 
-_DETECTORS = {}
+class _Model:
+    """The engine's scorer, opened on first use: a scan whose scores are all cached
+    never imports torch or onnxruntime. Safe to call from several threads."""
+
+    def __init__(self, checkpoint, options: ScanOptions):
+        self.model_path, self.options = checkpoint.path, options
+        self.cache_key = f"scores_{options.engine}_{checkpoint.sha256[:16]}"
+        self.stack = ExitStack()
+        self.scorer = None
+        self.lock = threading.Lock()
+
+    def __enter__(self) -> "_Model":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stack.close()
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        if self.scorer is None:
+            with self.lock:
+                if self.scorer is None:
+                    scorer = self.stack.enter_context(open_scorer(
+                        self.model_path, self.options.engine, self.options.cache_dir))
+                    self.stack.enter_context(_torch_one_thread())
+                    self.scorer = scorer
+        return self.scorer.score(features)
 
 
-def _detector(model_path: str):
-    # loaded once per worker process, reused by every chunk it handles
-    if model_path not in _DETECTORS:
-        import torch
+class _Workers:
+    """Runs work items on ``jobs`` threads (inline when ``jobs`` is 1).
 
-        from .model import load_checkpoint
+    ``submit`` blocks while ``2 * jobs`` items are waiting or running, so the reader
+    never decodes far ahead of the scoring: memory stays at a few batches.
+    """
 
-        torch.set_num_threads(1)
-        _DETECTORS[model_path] = load_checkpoint(model_path)
-    return _DETECTORS[model_path]
+    def __init__(self, model: _Model, jobs: int):
+        self.model = model
+        self.pool = ThreadPoolExecutor(jobs, thread_name_prefix="fscan") if jobs > 1 else None
+        self.slots = threading.BoundedSemaphore(2 * jobs)
+
+    def __enter__(self) -> "_Workers":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def submit(self, function, *args) -> Future:
+        if self.pool is None:
+            future: Future = Future()
+            try:
+                future.set_result(function(self.model, *args))
+            except Exception as error:  # delivered by result(), as from a thread
+                future.set_exception(error)
+            return future
+        self.slots.acquire()
+        future = self.pool.submit(function, self.model, *args)
+        future.add_done_callback(lambda _: self.slots.release())
+        return future
 
 
-def _scan_chunk(paths: Sequence[str], model_path: str, options: ScanOptions
-                ) -> List[FileResult]:
-    import torch
+def _done(value) -> Future:
+    future: Future = Future()
+    future.set_result(value)
+    return future
 
-    torch.set_num_threads(1)
-    detector = _detector(model_path)
-    threshold = _threshold(detector, options)
-    batcher = _Batcher(detector)
-    pending = []
-    for path in paths:
-        try:
-            pending.append(_read_file(path, options, batcher))
-        except (DecodeError, OSError, ValueError, MemoryError, EOFError) as error:
-            pending.append(_Pending(_failed(path, ERROR, _reason(error)), []))
-    scores = batcher.finish()
-    return [_finish(item, scores, threshold) for item in pending]
+
+@contextmanager
+def _blas_one_thread() -> Iterator[None]:
+    # Each worker thread runs its kernels itself: a thread pool inside BLAS (or torch,
+    # below) would oversubscribe the cores the workers already fill, and a different
+    # thread count could change the rounding of a score.
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
+@contextmanager
+def _torch_one_thread() -> Iterator[None]:
+    import sys
+
+    torch = sys.modules.get("torch")  # imported by the torch engine, never for onnx
+    if torch is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)  # new threads take it up when they first run an op
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _score_audio(model: _Model, audio: np.ndarray, item: "_Pending", index: int) -> np.ndarray:
+    features = log_mel(audio)
+    kept = item.features  # read once: the reader may drop the dict meanwhile
+    if kept is not None:
+        kept[index] = features
+    return model.score(features)
+
+
+def _score_features(model: _Model, features: np.ndarray) -> np.ndarray:
+    return model.score(features)
 
 
 @dataclass
 class _Pending:
+    """A file the reader has finished with, whose batches may still be scoring."""
+
     result: FileResult
-    segments: List[Tuple[float, float, int]]  # (start_s, end_s, index into batcher scores)
+    times: List[Tuple[float, float]] = field(default_factory=list)  # (start_s, end_s)
+    batches: List[Future] = field(default_factory=list)  # each gives a batch's scores
+    stats: Tuple[int, float, bool] = (0, 0.0, False)  # samples, peak, truncated
+    features: Optional[dict] = None  # batch index -> features, while they may be cached
+    entry: Optional["_Entry"] = None  # the cache entry to write once scored
+
+    def done(self) -> bool:
+        return all(batch.done() for batch in self.batches)
 
 
-class _Batcher:
-    """Collects segment features across files and scores them in fixed-size batches."""
-
-    def __init__(self, detector):
-        self.detector = detector
-        self.features: List[np.ndarray] = []
-        self.scores: List[float] = []
-
-    def add(self, features: np.ndarray) -> int:
-        self.features.append(features)
-        if len(self.features) == BATCH_SEGMENTS:
-            self._flush()
-        return len(self.scores) + len(self.features) - 1
-
-    def finish(self) -> List[float]:
-        self._flush()
-        return self.scores
-
-    def _flush(self):
-        if self.features:
-            batch = np.stack(self.features)
-            self.scores.extend(self.detector.score(batch).tolist())
-            self.features = []
-
-
-def _read_file(path: str, options: ScanOptions, batcher: _Batcher) -> _Pending:
-    size = os.path.getsize(path)
-    digest = _sha256(path)
-    info = probe(path)
-    base = FileResult(path=path, status=OK, sample_rate=info.sample_rate,
-                      channels=info.channels, format=info.format, decoder=info.decoder,
-                      size_bytes=size, sha256=digest)
-    cached = _load_cache(options, digest)
-    if cached is not None:
-        times, features, stats = cached
-        segments = [(start, end, batcher.add(feature))
-                    for (start, end), feature in zip(times, features)]
-    else:
-        segments, stats = _extract(path, options, batcher, digest)
-    total, peak, truncated = stats
-    base = replace(base, duration_s=round(total / SAMPLE_RATE, 6), truncated=truncated)
+def _read_file(path: str, options: ScanOptions, scores_key: str,
+               workers: _Workers) -> _Pending:
+    try:
+        size = os.path.getsize(path)
+        digest = file_sha256(path)
+        info = probe(path)
+        base = FileResult(path=path, status=OK, sample_rate=info.sample_rate,
+                          channels=info.channels, format=info.format, decoder=info.decoder,
+                          size_bytes=size, sha256=digest)
+        entry = _load_cache(options, digest, scores_key)
+        if entry is not None and (scores_key in entry.scores or entry.features is not None):
+            item = _Pending(base, entry.times, stats=entry.stats)
+            if scores_key in entry.scores:
+                item.batches = [_done(entry.scores[scores_key])]
+            elif _judgeable(entry.stats):  # features cached, scored by another model
+                item.batches = [
+                    workers.submit(_score_features, entry.features[i:i + BATCH_SEGMENTS])
+                    for i in range(0, len(entry.times), BATCH_SEGMENTS)]
+                item.entry = entry
+        else:
+            item = _extract(path, info, options, workers, _Pending(base))
+            item.entry = _Entry(digest, item.times, item.stats, None,
+                                entry.scores if entry is not None else {})
+    except (DecodeError, OSError, ValueError, MemoryError, EOFError) as error:
+        return _Pending(_failed(path, ERROR, _reason(error)))
+    total, peak, truncated = item.stats
+    item.result = replace(base, duration_s=round(total / SAMPLE_RATE, 6), truncated=truncated)
     if total < MIN_SAMPLES:
-        return _Pending(_failed_from(base, SKIPPED, f"too short to judge ({total / SAMPLE_RATE:.3f}"
-                                     f" s < {MIN_SAMPLES / SAMPLE_RATE:.1f} s)"), [])
-    if peak == 0.0:
-        return _Pending(_failed_from(base, SKIPPED, "digital silence: nothing to judge"), [])
-    return _Pending(base, segments)
+        item.result = _failed_from(item.result, SKIPPED,
+                                   f"too short to judge ({total / SAMPLE_RATE:.3f} s < "
+                                   f"{MIN_SAMPLES / SAMPLE_RATE:.1f} s)")
+    elif peak == 0.0:
+        item.result = _failed_from(item.result, SKIPPED, "digital silence: nothing to judge")
+    return item
 
 
-def _extract(path: str, options: ScanOptions, batcher: _Batcher, digest: str):
-    """Decode ``path`` block by block, queue each segment's features for scoring.
+def _judgeable(stats: Tuple[int, float, bool]) -> bool:
+    total, peak, _ = stats
+    return total >= MIN_SAMPLES and peak != 0.0
 
-    Memory stays bounded by one decode block plus one batch, whatever the file length;
-    the features are kept for the cache only when the file is short enough.
+
+def _extract(path: str, info, options: ScanOptions, workers: _Workers,
+             item: _Pending) -> _Pending:
+    """Decode ``path`` block by block and hand its segments to the workers in batches.
+
+    Memory stays bounded by one decode block plus the batches in flight, whatever the
+    file length; the features are kept for the cache only when the file is short enough.
     """
     limit = None if options.max_duration_s is None else int(options.max_duration_s * SAMPLE_RATE)
     state = {"total": 0, "peak": 0.0, "truncated": False}
 
     def blocks() -> Iterator[np.ndarray]:
-        for block in stream_blocks(path):
+        for block in stream_blocks(path, info=info):
             if limit is not None and state["total"] + block.size > limit:
                 block = block[:limit - state["total"]]
                 state["truncated"] = True
@@ -213,29 +323,45 @@ def _extract(path: str, options: ScanOptions, batcher: _Batcher, digest: str):
             if state["truncated"]:
                 break
 
-    segments, times = [], []
-    kept = [] if options.cache_dir is not None else None
+    if options.cache_dir is not None:
+        item.features = {}
+    audio: List[np.ndarray] = []
     for start_s, end_s, samples in iter_segments(blocks(), options.hop_s):
-        feature = log_mel(samples)
-        start_s, end_s = round(start_s, 6), round(end_s, 6)
-        segments.append((start_s, end_s, batcher.add(feature)))
-        times.append((start_s, end_s))
-        if kept is not None:
-            kept.append(feature)
-            if len(kept) > CACHE_MAX_SEGMENTS:
-                kept = None  # too long to cache
-    stats = (state["total"], state["peak"], state["truncated"])
-    if kept is not None:
-        _store_cache(options, digest, times, kept, stats)
-    return segments, stats
+        item.times.append((round(start_s, 6), round(end_s, 6)))
+        audio.append(samples)
+        if len(audio) == BATCH_SEGMENTS:
+            item.batches.append(workers.submit(_score_audio, np.stack(audio), item,
+                                               len(item.batches)))
+            audio = []
+        if item.features is not None and len(item.times) > CACHE_MAX_SEGMENTS:
+            item.features = None  # too long to cache: let the kept features go
+    if audio:
+        item.batches.append(workers.submit(_score_audio, np.stack(audio), item,
+                                           len(item.batches)))
+    item.stats = (state["total"], state["peak"], state["truncated"])
+    return item
 
 
-def _finish(item: _Pending, scores: List[float], threshold: float) -> FileResult:
+def _finish(item: _Pending, threshold: float, options: ScanOptions,
+            scores_key: str) -> FileResult:
+    try:
+        batches = [batch.result() for batch in item.batches]
+    except (ValueError, MemoryError) as error:
+        return _failed(item.result.path, ERROR, _reason(error))
+    scores = np.concatenate(batches).astype(np.float32) if batches else np.zeros(0, np.float32)
+    if item.entry is not None and options.cache_dir is not None:
+        entry = item.entry
+        if entry.features is None and item.features is not None:
+            entry = replace(entry, features=_joined(item.features, len(item.batches)))
+        if item.batches:
+            entry = replace(entry, scores=dict(entry.scores, **{scores_key: scores}))
+        _store_cache(options, entry)
     if item.result.status != OK:
         return item.result
     # round once, then compare the rounded value everywhere: a segment and its file must
     # never disagree about a score that sits on the threshold
-    rounded = [(start, end, round(scores[k], 6)) for start, end, k in item.segments]
+    rounded = [(start, end, round(score, 6))
+               for (start, end), score in zip(item.times, scores.tolist())]
     segments = tuple(
         SegmentScore(index=i, start_s=start, end_s=end, score=score,
                      verdict=FAKE if score >= threshold else REAL)
@@ -245,6 +371,11 @@ def _finish(item: _Pending, scores: List[float], threshold: float) -> FileResult
     return replace(item.result, verdict=verdict, score=score, n_segments=len(segments),
                    max_segment_score=score, mean_segment_score=round(float(np.mean(values)), 6),
                    fake_segments=sum(s.verdict == FAKE for s in segments), segments=segments)
+
+
+def _joined(features: dict, n_batches: int) -> np.ndarray:
+    parts = [features[i] for i in range(n_batches)]
+    return np.concatenate(parts) if parts else np.zeros((0, N_MELS, N_FRAMES), np.float32)
 
 
 def _failed(path: str, status: str, reason: str) -> FileResult:
@@ -267,25 +398,28 @@ def _reason(error: BaseException) -> str:
     return str(error) or type(error).__name__
 
 
-def _threshold(detector, options: ScanOptions) -> float:
-    return detector.threshold if options.threshold is None else options.threshold
+def _threshold(model, options: ScanOptions) -> float:
+    # model: a Detector or an engine Scorer, both carry the checkpoint's threshold
+    return model.threshold if options.threshold is None else options.threshold
 
 
-def _effective_jobs(jobs: int, n_tasks: int) -> int:
-    cores = os.cpu_count() or 1
-    wanted = cores if jobs in (0, -1) else max(1, jobs)
-    return max(1, min(wanted, n_tasks))
+def _effective_jobs(jobs: int) -> int:
+    return (os.cpu_count() or 1) if jobs in (0, -1) else max(1, jobs)
 
 
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+# --- cache -------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class _Entry:
+    """One file's cache entry: segment times, decode stats, the features when the file
+    is short enough, and the scores of every (engine, model) that scored them."""
 
-# --- feature cache -----------------------------------------------------------------------
+    digest: str
+    times: List[Tuple[float, float]]
+    stats: Tuple[int, float, bool]
+    features: Optional[np.ndarray]  # (n_segments, N_MELS, N_FRAMES) float32
+    scores: dict  # "scores_<engine>_<model sha256[:16]>" -> (n_segments,) float32
+
 
 def _cache_path(options: ScanOptions, digest: str) -> Optional[str]:
     if options.cache_dir is None:
@@ -294,7 +428,7 @@ def _cache_path(options: ScanOptions, digest: str) -> Optional[str]:
     return os.path.join(options.cache_dir, key[:2], key + ".npz")
 
 
-def _load_cache(options: ScanOptions, digest: str):
+def _load_cache(options: ScanOptions, digest: str, scores_key: str) -> Optional[_Entry]:
     path = _cache_path(options, digest)
     if path is None or not os.path.exists(path):
         return None
@@ -302,23 +436,33 @@ def _load_cache(options: ScanOptions, digest: str):
         with np.load(path) as data:
             times = [tuple(t) for t in data["times"].tolist()]
             stats = (int(data["total"]), float(data["peak"]), bool(data["truncated"]))
-            return times, list(data["features"]), stats
+            scores = {key: data[key] for key in data.files if key.startswith("scores_")}
+            features = None
+            if scores_key not in scores and "features" in data.files:
+                features = data["features"]  # a zip member is read only when asked for
+                if features.shape != (len(times), N_MELS, N_FRAMES):
+                    return None
+            if any(value.shape != (len(times),) for value in scores.values()):
+                return None
+            return _Entry(digest, times, stats, features, scores)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):
         return None  # a damaged cache entry is recomputed, never trusted
 
 
-def _store_cache(options: ScanOptions, digest: str, times, features, stats) -> None:
-    path = _cache_path(options, digest)
-    total, peak, truncated = stats
+def _store_cache(options: ScanOptions, entry: _Entry) -> None:
+    path = _cache_path(options, entry.digest)
     if path is None:
         return
+    total, peak, truncated = entry.stats
+    arrays = dict(entry.scores, times=np.array(entry.times, dtype=np.float64).reshape(-1, 2),
+                  total=total, peak=peak, truncated=truncated)
+    if entry.features is not None:
+        arrays["features"] = np.asarray(entry.features, dtype=np.float32).reshape(
+            len(entry.times), N_MELS, N_FRAMES)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    temporary = f"{path}.{os.getpid()}.tmp.npz"
+    temporary = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp.npz"
     try:
-        np.savez(temporary, times=np.array(times, dtype=np.float64).reshape(-1, 2),
-                 features=np.array(features, dtype=np.float32).reshape(len(times), N_MELS, N_FRAMES),
-                 total=total, peak=peak,
-                 truncated=truncated)
+        np.savez(temporary, **arrays)
         os.replace(temporary, path)
     except OSError:
         if os.path.exists(temporary):
