@@ -14,78 +14,23 @@ A ``Scorer`` is safe to call from several threads at once: the scanner shares on
 between its worker threads.
 """
 
-import hashlib
-import json
 import os
 import tempfile
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Iterator, Optional
 
 import numpy as np
 
+from .checkpoint import ModelError, file_sha256
+
 ENGINES = ("torch", "onnx")
 ONNX_FOLDER = "onnx"  # under the cache folder
-CHECKPOINT_FORMAT = "fscan-lcnn/1"  # mirrors model.FORMAT (checked by a test): no torch here
 
 
-class EngineError(Exception):
+class EngineError(ModelError):
     """A model that cannot run here: unreadable or incompatible checkpoint, unknown
     engine, missing optional package, or a failed export."""
-
-
-@dataclass(frozen=True)
-class CheckpointInfo:
-    """What a checkpoint says about itself, read from its header without importing torch.
-
-    ``metadata`` is the checkpoint's JSON metadata (architecture, front end, threshold,
-    provenance), as ``model.Detector.metadata``.
-    """
-
-    path: str
-    sha256: str
-    metadata: dict = field(repr=False)
-
-    @property
-    def threshold(self) -> float:
-        return float(self.metadata["threshold"])
-
-
-def read_checkpoint_info(path: str) -> CheckpointInfo:
-    """Hash ``path`` and check its header as ``model.load_checkpoint`` does, without torch.
-
-    The weights are not read: ``model.load_checkpoint`` still checks them against the
-    architecture when the scanner first needs the model, so a fully cached scan never
-    imports torch.
-
-    Raises
-    ------
-    EngineError
-        If the file is missing, is not a safetensors file, was not written by fscan, or
-        was trained with front-end settings different from this code.
-    """
-    from safetensors import SafetensorError, safe_open
-
-    from .features import frontend_config
-
-    try:
-        sha256 = file_sha256(path)
-        with safe_open(path, framework="numpy") as handle:
-            raw = (handle.metadata() or {}).get("fscan")
-        metadata = json.loads(raw) if raw is not None else None
-        if not isinstance(metadata, dict):
-            raise ValueError("no fscan metadata")
-        float(metadata["threshold"])
-    except (OSError, SafetensorError, ValueError, TypeError, KeyError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
-        raise EngineError(f"cannot read model {path}: {reason}") from error
-    if metadata.get("format") != CHECKPOINT_FORMAT:
-        raise EngineError(f"{path} is not an fscan LCNN checkpoint")
-    if metadata.get("frontend") != frontend_config():
-        raise EngineError(f"{path} was trained with different front-end settings "
-                          f"({metadata.get('frontend')}); retrain it with this version")
-    return CheckpointInfo(path=str(path), sha256=sha256, metadata=metadata)
 
 
 class Scorer:
@@ -197,15 +142,6 @@ def open_scorer(model_path: str, engine: str = "torch",
         yield _load_onnx(model_path, os.path.join(folder, f"{sha256}.onnx"), sha256)
 
 
-def file_sha256(path: str) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _cached(key, load):
     with _LOCK:
         if key not in _SCORERS:
@@ -214,7 +150,7 @@ def _cached(key, load):
 
 
 def _load_torch(model_path: str) -> TorchScorer:
-    from .model import ModelError, load_checkpoint
+    from .model import load_checkpoint
 
     try:
         return TorchScorer(load_checkpoint(model_path))
@@ -234,7 +170,7 @@ def _load_onnx(model_path: str, onnx_path: str, sha256: str) -> OnnxScorer:
 
 def _export(model_path: str, onnx_path: str) -> None:
     from .export import ExportError, export_onnx
-    from .model import ModelError, load_checkpoint
+    from .model import load_checkpoint
 
     os.makedirs(os.path.dirname(onnx_path), exist_ok=True)
     temporary = f"{onnx_path}.{os.getpid()}.{threading.get_ident()}.tmp"

@@ -12,25 +12,19 @@ the architecture config, the front-end settings, the decision threshold and the
 training provenance. Nothing in it is ever executed on load.
 """
 
-import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from typing import Optional
 
 import torch
 from torch import nn
 
+from .checkpoint import (BUNDLED_NAME, FORMAT, ModelError, bundled_model_path,  # noqa: F401
+                         read_checkpoint_info)
 from .features import N_MELS, frontend_config
 
-FORMAT = "fscan-lcnn/1"
-BUNDLED_NAME = "lcnn.safetensors"
 DEFAULT_ARCH = {"stem": 8, "blocks": [16, 24, 32, 32], "pool": [True, True, True, False],
                 "embedding": 32, "dropout": 0.3, "n_mels": N_MELS}
-
-
-class ModelError(Exception):
-    """A checkpoint that cannot be used: missing, damaged, foreign or incompatible."""
 
 
 class MaxFeatureMap(nn.Module):
@@ -145,58 +139,28 @@ def load_checkpoint(path: str) -> Detector:
     Raises
     ------
     ModelError
-        If the file is missing, is not a safetensors file, was not written by fscan,
-        or was trained with front-end settings different from this code.
+        If ``checkpoint.read_checkpoint_info`` refuses the file, or its tensors do not
+        fit the LCNN architecture or hold NaN/infinite values.
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    info = read_checkpoint_info(path)
     try:
-        with open(path, "rb") as handle:
-            digest = hashlib.sha256(handle.read()).hexdigest()
         state = load_file(path)
-        metadata = _read_metadata(path)
     except (OSError, SafetensorError, ValueError) as error:
         raise ModelError(f"cannot read model {path}: {error}") from error
-    if metadata.get("format") != FORMAT:
-        raise ModelError(f"{path} is not an fscan LCNN checkpoint")
-    if metadata.get("frontend") != frontend_config():
-        raise ModelError(f"{path} was trained with different front-end settings "
-                         f"({metadata.get('frontend')}); retrain it with this version")
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ModelError(f"{path} is damaged: {name} holds NaN or infinite values")
     try:
-        model = LCNN(metadata["arch"])
+        model = LCNN(info.metadata["arch"])
         model.load_state_dict(state)
-        threshold = float(metadata["threshold"])
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         raise ModelError(f"{path} does not match the LCNN architecture: {error}") from error
     model.eval()
-    return Detector(model=model, threshold=threshold, metadata=metadata, sha256=digest,
-                    path=str(path), frontend=metadata["frontend"])
-
-
-def _read_metadata(path: str) -> dict:
-    from safetensors import safe_open
-
-    with safe_open(path, framework="pt") as handle:
-        raw = (handle.metadata() or {}).get("fscan")
-    if raw is None:
-        raise ValueError("no fscan metadata")
-    metadata = json.loads(raw)
-    if not isinstance(metadata, dict):
-        raise ValueError("fscan metadata is not a JSON object")
-    return metadata
-
-
-def bundled_model_path() -> str:
-    """Path of the checkpoint installed with the package."""
-    from importlib.resources import files
-
-    try:
-        return str(files("forensics_scan.models").joinpath(BUNDLED_NAME))
-    except ModuleNotFoundError:
-        # running from a source checkout without installing: models/ sits beside the package
-        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        return os.path.join(here, "models", BUNDLED_NAME)
+    return Detector(model=model, threshold=info.threshold, metadata=info.metadata,
+                    sha256=info.sha256, path=str(path), frontend=info.metadata["frontend"])
 
 
 def count_parameters(model: nn.Module) -> int:

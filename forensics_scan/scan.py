@@ -31,7 +31,8 @@ import numpy as np
 from . import __version__
 from .audio import (MIN_SAMPLES, SAMPLE_RATE, SEGMENT_SECONDS, DecodeError, iter_segments,
                     probe, stream_blocks)
-from .engine import ENGINES, file_sha256, open_scorer, read_checkpoint_info
+from .checkpoint import file_sha256, read_checkpoint_info
+from .engine import ENGINES, open_scorer
 from .features import N_FRAMES, N_MELS, frontend_hash, log_mel
 from .results import ERROR, FAKE, OK, REAL, SKIPPED, FileResult, ScanReport, SegmentScore
 
@@ -82,8 +83,9 @@ def scan_paths(paths: Sequence[str], model_path: str, options: ScanOptions = Sca
 
     Raises
     ------
-    engine.EngineError
-        If the checkpoint cannot be used or the engine cannot run here.
+    checkpoint.ModelError
+        If the checkpoint cannot be used or the engine cannot run here
+        (``engine.EngineError``, a subclass).
     """
     results: List[FileResult] = []
     checkpoint = read_checkpoint_info(model_path)
@@ -117,7 +119,7 @@ def build_report(results: Sequence[FileResult], checkpoint, options: ScanOptions
                  settings: Optional[dict] = None) -> ScanReport:
     """Wrap results with the model and settings that produced them.
 
-    ``checkpoint`` is an ``engine.CheckpointInfo`` or a ``model.Detector``.
+    ``checkpoint`` is a ``checkpoint.CheckpointInfo`` or a ``model.Detector``.
     """
     provenance = checkpoint.metadata.get("provenance", {})
     return ScanReport(

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from forensics_scan import cli, engine, model
-from forensics_scan.engine import (EngineError, OnnxScorer, open_scorer,
-                                   read_checkpoint_info)
+from forensics_scan.checkpoint import ModelError, read_checkpoint_info
+from forensics_scan.engine import EngineError, OnnxScorer, open_scorer
 from forensics_scan.features import N_FRAMES, N_MELS
 from forensics_scan.scan import ScanOptions, scan_paths
 
@@ -157,7 +157,6 @@ def test_checkpoint_header_agrees_with_the_loader(tiny_checkpoint):
     info = read_checkpoint_info(tiny_checkpoint)
     detector = model.load_checkpoint(tiny_checkpoint)
 
-    assert engine.CHECKPOINT_FORMAT == model.FORMAT
     assert (info.sha256, info.threshold) == (detector.sha256, detector.threshold)
     assert info.metadata == detector.metadata
     assert info.metadata["arch"] == detector.model.arch  # what reports show
@@ -167,13 +166,13 @@ def test_checkpoint_header_refuses_what_the_loader_refuses(tiny_checkpoint, tmp_
                                                            monkeypatch):
     garbage = tmp_path / "garbage.safetensors"
     garbage.write_bytes(b"\x00" * 64)
-    with pytest.raises(EngineError, match="cannot read model"):
+    with pytest.raises(ModelError, match="cannot read model"):
         read_checkpoint_info(str(tmp_path / "missing.safetensors"))
-    with pytest.raises(EngineError, match="cannot read model"):
+    with pytest.raises(ModelError, match="cannot read model"):
         read_checkpoint_info(str(garbage))
 
     monkeypatch.setattr("forensics_scan.features.N_MELS", 64)  # the code's front end moved
-    with pytest.raises(EngineError, match="front-end"):
+    with pytest.raises(ModelError, match="front-end"):
         read_checkpoint_info(tiny_checkpoint)
 
 
