@@ -57,10 +57,13 @@ def probe(path: str) -> AudioInfo:
         If neither libsndfile nor ffmpeg can open the file.
     """
     try:
-        info = sf.info(path)
+        info = sf.info(os.fsencode(path))  # bytes: names that are not UTF-8 open too
     except (sf.LibsndfileError, RuntimeError, TypeError) as error:
         if _ffmpeg() is None:
-            raise DecodeError(f"unsupported or corrupt audio ({_first_line(error)}); "
+            reason = _first_line(error)
+            if "does not exist" in reason and os.path.isfile(path):
+                reason = "format not recognised"  # libsndfile's words for undecodable MP3
+            raise DecodeError(f"unsupported or corrupt audio ({reason}); "
                               "install ffmpeg to read more formats") from error
         return AudioInfo(SAMPLE_RATE, 1, None, _extension(path), "ffmpeg")
     if info.samplerate <= 0 or info.channels <= 0:
@@ -194,7 +197,7 @@ def _soundfile_blocks(path: str, info: AudioInfo) -> Iterator[np.ndarray]:
     # read ~BLOCK_SECONDS of source audio at a time, whatever the source rate
     frames_per_block = max(int(info.sample_rate * BLOCK_SECONDS), 1)
     try:
-        with sf.SoundFile(path) as handle:
+        with sf.SoundFile(os.fsencode(path)) as handle:
             while True:
                 block = handle.read(frames_per_block, dtype="float32", always_2d=True)
                 if block.shape[0] == 0:

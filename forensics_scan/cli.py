@@ -7,6 +7,7 @@ command imports what it needs when it runs.
 
 import os
 import shlex
+import signal
 import sys
 import time
 
@@ -60,7 +61,7 @@ def main():
 
 
 @main.command(epilog=EPILOG)
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.argument("paths", nargs=-1, required=True, type=click.Path(readable=False))
 @click.option("--report", "--html", "html", type=click.Path(dir_okay=False),
               help="Write a self-contained HTML report.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False),
@@ -99,7 +100,7 @@ def scan(paths, html, csv_path, segments_path, json_path, model_path, threshold,
          engine, include, exclude, max_duration_s, cache_dir, no_cache, fail_on, quiet):
     """Scan PATHS (audio files and folders, recursively) for synthetic speech."""
     from .discovery import InputPathError, find_audio_files
-    from .engine import EngineError, read_checkpoint_info
+    from .checkpoint import ModelError, bundled_model_path, read_checkpoint_info
     from .reports import write_report
     from .reports.terminal import ProgressBar, print_summary
     from .results import ERROR, FileResult
@@ -112,27 +113,27 @@ def scan(paths, html, csv_path, segments_path, json_path, model_path, threshold,
         _fail(str(error))
     if not found.files and not found.problems:
         _fail("no audio files found in " + ", ".join(paths))
-    if model_path is None:
-        from .model import bundled_model_path  # imports torch: a scan without --model needs it
-
-        model_path = bundled_model_path()
+    model_path = model_path or bundled_model_path()
     try:
         checkpoint = read_checkpoint_info(model_path)  # the header only: no torch yet
-    except EngineError as error:
+    except ModelError as error:
         _fail(str(error))
     if not no_cache:
         cache_dir = cache_dir or os.path.join(os.path.expanduser("~"), ".cache", "fscan")
     options = ScanOptions(hop_s=hop_s, threshold=threshold, jobs=jobs,
                           cache_dir=None if no_cache else cache_dir,
                           max_duration_s=max_duration_s, engine=engine)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM ends it like Ctrl-C
     try:
         with ProgressBar(disable=quiet) as progress:
             results = scan_paths(found.files, os.path.abspath(model_path), options, progress)
-    except EngineError as error:
+    except ModelError as error:  # engine errors included
         _fail(str(error))
     except KeyboardInterrupt:
         click.echo("fscan: interrupted; no report was written.", err=True)
         sys.exit(130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     results += [FileResult(path=path, status=ERROR, error=reason)
                 for path, reason in found.problems]
     results.sort(key=lambda result: result.path)
@@ -286,6 +287,10 @@ def _score_tables(table, results):
                                  "system": meta["system"], "score": segment.score})
     return pd.DataFrame(file_rows), pd.DataFrame(segment_rows,
                                                  columns=["path", "label", "system", "score"])
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _exit_code(report, fail_on: str) -> int:

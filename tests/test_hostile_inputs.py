@@ -236,9 +236,6 @@ def test_every_file_is_in_the_json_once_with_its_expected_status_and_a_reason(sc
             assert entry["score"] is None and entry["verdict"] == ""
 
 
-@pytest.mark.xfail(strict=True, reason="audio.py: probe() and _soundfile_blocks() hand str "
-                                       "paths to soundfile, which encodes them as strict "
-                                       "UTF-8, so a file whose name is not UTF-8 is an error")
 def test_a_file_name_that_is_not_utf8_is_still_scored(scan, cases):
     bugs = [case for case in cases if case.known_bug]
     if not bugs:
@@ -441,9 +438,6 @@ def test_a_folder_named_like_a_subcommand_is_scanned_when_written_as_a_path(corp
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files without read permission")
-@pytest.mark.xfail(strict=True, reason="cli.py: PATHS is click.Path() with the default "
-                                       "readable=True, so one unreadable file named as an "
-                                       "argument aborts the whole scan with a usage error")
 def test_an_unreadable_file_named_as_an_argument_is_an_error_row(small, tiny_checkpoint,
                                                                  tmp_path):
     locked = tmp_path / "locked.wav"
@@ -534,9 +528,6 @@ def test_an_unusable_checkpoint_exits_2_with_a_clear_message(small, checkpoints,
     assert not os.path.exists(tmp_path / "files.csv")
 
 
-@pytest.mark.xfail(strict=True, reason="model.py: load_checkpoint accepts weights that are "
-                                       "NaN, so every segment scores NaN and the file is "
-                                       "reported 'ok', verdict 'real', exit 0")
 def test_a_checkpoint_with_damaged_weights_exits_2(small, checkpoints, tmp_path):
     folder, good, _ = checkpoints
     damaged = folder / "nan_weights.safetensors"
@@ -545,9 +536,6 @@ def test_a_checkpoint_with_damaged_weights_exits_2(small, checkpoints, tmp_path)
     assert result.exit_code == 2 and "fscan: error: " in result.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="engine.py/model.py: a threshold of NaN (or outside "
-                                       "[0, 1]) in the checkpoint metadata is accepted, and "
-                                       "with NaN no segment can ever be 'fake'")
 def test_a_checkpoint_with_a_nan_threshold_exits_2(small, checkpoints, tmp_path):
     from safetensors import safe_open
     from safetensors.numpy import save_file
@@ -606,9 +594,6 @@ def test_files_that_vanish_or_change_during_the_scan_become_error_rows(tiny_chec
     assert "No such file" in results[-2].error
 
 
-@pytest.mark.xfail(strict=True, reason="audio.py: libsndfile's 'File does not exist or is not "
-                                       "a regular file (possibly a pipe?)' for an MP3 it "
-                                       "cannot decode is passed on as the reason")
 def test_an_undecodable_mp3_is_not_reported_as_missing(scan):
     reasons = {f["path"]: f["error"] for f in scan.report["files"]}
     assert "does not exist" not in reasons["text.mp3"] + reasons["random.mp3"]
