@@ -56,11 +56,14 @@ def probe(path: str) -> AudioInfo:
     DecodeError
         If neither libsndfile nor ffmpeg can open the file.
     """
+    if os.path.getsize(path) == 0:
+        raise DecodeError("empty file (0 bytes)")
     try:
         info = sf.info(os.fsencode(path))  # bytes: names that are not UTF-8 open too
     except (sf.LibsndfileError, RuntimeError, TypeError) as error:
         if _ffmpeg() is None:
-            reason = _first_line(error)
+            # libsndfile's own words, without its "Error opening b'<path>':" prefix
+            reason = getattr(error, "error_string", None) or _first_line(error)
             if "does not exist" in reason and os.path.isfile(path):
                 reason = "format not recognised"  # libsndfile's words for undecodable MP3
             raise DecodeError(f"unsupported or corrupt audio ({reason}); "
