@@ -76,7 +76,7 @@ def build_corpus(root: str, with_unreadable: bool = None) -> List[HostileCase]:
     rng = np.random.default_rng(5)
 
     # --- damaged or foreign bytes --------------------------------------------------------
-    raw("empty.wav", ERROR, "zero-byte file", b"")
+    raw("empty.wav", ERROR, "zero-byte file", b"", reason="empty file")
     raw("text.wav", ERROR, "text named .wav", b"Minutes of the meeting, 3 May.\n" * 40)
     raw("text.mp3", ERROR, "text named .mp3", b"ID3? no: just a shopping list.\n" * 40)
     raw("random.wav", ERROR, "random bytes named .wav", rng.bytes(8192))
