@@ -15,6 +15,10 @@ import math
 import os
 import pickle
 import re
+import signal
+import subprocess
+import sys
+import time
 from collections import Counter
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -597,3 +601,28 @@ def test_files_that_vanish_or_change_during_the_scan_become_error_rows(tiny_chec
 def test_an_undecodable_mp3_is_not_reported_as_missing(scan):
     reasons = {f["path"]: f["error"] for f in scan.report["files"]}
     assert "does not exist" not in reasons["text.mp3"] + reasons["random.mp3"]
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="needs Linux /proc")
+def test_sigterm_during_a_scan_leaves_no_report_and_says_so(tiny_checkpoint, tmp_path):
+    long_file = tmp_path / "long.wav"
+    noise = np.random.default_rng(0).standard_normal(16000 * 60 * 20).astype(np.float32) * 0.1
+    sf.write(long_file, noise, 16000, subtype="PCM_16")  # 20 minutes: seconds of work
+    out = tmp_path / "out.csv"
+    child = subprocess.Popen([sys.executable, "-m", "forensics_scan", str(long_file),
+                              "--model", tiny_checkpoint, "--csv", str(out), "--no-cache",
+                              "--quiet", "--jobs", "1"], stderr=subprocess.PIPE, text=True)
+    # the handler is installed before scanning starts, and torch is only loaded by the
+    # scan itself: once libtorch is mapped, the scan is under way
+    deadline = time.time() + 60
+    while time.time() < deadline and child.poll() is None:
+        with open(f"/proc/{child.pid}/maps") as maps:
+            if "libtorch" in maps.read():
+                break
+        time.sleep(0.05)
+    child.send_signal(signal.SIGTERM)
+    _, stderr = child.communicate(timeout=60)
+    assert child.returncode == 130, stderr
+    assert "interrupted; no report was written" in stderr
+    assert "Traceback" not in stderr
+    assert not out.exists() and not list(tmp_path.glob(".out.csv.*"))
