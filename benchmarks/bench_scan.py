@@ -304,6 +304,8 @@ def stages(manifest: dict, audio_dir: str, model: str, engine: str,
 
 
 def _sha256(path: str) -> str:
+    # the benchmark's own copy of checkpoint.file_sha256: it also times older versions
+    # of fscan that do not have that module
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):

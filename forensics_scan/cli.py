@@ -209,14 +209,14 @@ def evaluate(data, model_path, out_dir, threshold, jobs, quiet):
     import pandas as pd
 
     from .evaluation import evaluate as compute, format_markdown, write_evaluation
+    from .checkpoint import ModelError, bundled_model_path, read_checkpoint_info
     from .labels import read_labelled
-    from .model import ModelError, bundled_model_path, load_checkpoint
     from .reports.terminal import ProgressBar
     from .scan import ScanOptions, scan_paths
 
     model_path = os.path.abspath(model_path or bundled_model_path())
     try:
-        detector = load_checkpoint(model_path)
+        checkpoint = read_checkpoint_info(model_path)  # the scan loads the weights itself
         table = pd.concat([read_labelled(source) for source in data], ignore_index=True)
     except (ModelError, ValueError) as error:
         _fail(str(error))
@@ -224,7 +224,7 @@ def evaluate(data, model_path, out_dir, threshold, jobs, quiet):
     with ProgressBar(disable=quiet) as progress:
         results = scan_paths(table["path"].tolist(), model_path, options, progress)
     files, segments = _score_tables(table, results)
-    result = compute(files, segments, threshold if threshold is not None else detector.threshold)
+    result = compute(files, segments, threshold if threshold is not None else checkpoint.threshold)
     write_evaluation(result, out_dir)
     files.to_csv(os.path.join(out_dir, "file_scores.csv"), index=False)
     click.echo(format_markdown(result))

@@ -47,11 +47,11 @@ import soundfile as sf
 from . import synthesis
 from .audio import MIN_SAMPLES, SAMPLE_RATE, DecodeError, load_audio, probe
 from .discovery import find_audio_files
+from .labels import REAL_NAMES
 
 log = logging.getLogger(__name__)
 
 MANIFEST_COLUMNS = ("path", "label", "system", "group", "original")
-REAL_LABELS = {"real", "bonafide", "genuine"}
 TTS_LEVEL_DBFS = (-40.0, -16.0)
 TTS_WEIGHTS = {"espeak_ng": 3.0}  # many voices in one engine: a larger share; others 1.0
 TTS_MIN_SECONDS = (0.7, 1.1)  # keyword clips in the genuine corpus are ~1 s long
@@ -255,7 +255,7 @@ def _read_neural(neural_dirs, genuine: List[_Genuine], failures: List[dict]) -> 
                     continue
                 original = _match_original(entry.get("genuine_original", ""), folder,
                                            by_rel, by_path)
-                genuine_label = (entry.get("label") or "").strip().lower() in REAL_LABELS
+                genuine_label = (entry.get("label") or "").strip().lower() in REAL_NAMES
                 rows.append({"path": path, "label": "real" if genuine_label else "fake",
                              "system": entry.get("system") or os.path.basename(folder),
                              "group": original.group if original else

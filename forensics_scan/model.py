@@ -28,7 +28,8 @@ DEFAULT_ARCH = {"stem": 8, "blocks": [16, 24, 32, 32], "pool": [True, True, True
 
 
 class MaxFeatureMap(nn.Module):
-    """Split the channel axis in two halves and keep their element-wise maximum."""
+    """Split axis 1 (conv channels, or features of a linear layer) in two halves and keep
+    their element-wise maximum."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         first, second = torch.chunk(x, 2, dim=1)
@@ -81,7 +82,7 @@ class LCNN(nn.Module):
         self.head = nn.Sequential(
             nn.Dropout(self.arch["dropout"]),
             nn.Linear(pooled, 2 * embedding),
-            MaxFeatureMap1d(),
+            MaxFeatureMap(),
             nn.BatchNorm1d(embedding),
             nn.Linear(embedding, 1),
         )
@@ -90,14 +91,6 @@ class LCNN(nn.Module):
         x = self.body(features.unsqueeze(1))  # (batch, channels, freq, time)
         x = torch.cat([x.mean(dim=3), x.amax(dim=3)], dim=1).flatten(1)
         return self.head(x).squeeze(1)
-
-
-class MaxFeatureMap1d(nn.Module):
-    """MFM over the feature axis of a (batch, features) tensor."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        first, second = torch.chunk(x, 2, dim=1)
-        return torch.maximum(first, second)
 
 
 @dataclass

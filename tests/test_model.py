@@ -10,7 +10,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from forensics_scan.features import N_FRAMES, N_MELS
-from forensics_scan.model import (BUNDLED_NAME, LCNN, MaxFeatureMap, MaxFeatureMap1d,
+from forensics_scan.model import (BUNDLED_NAME, LCNN, MaxFeatureMap,
                                   ModelError, bundled_model_path, count_parameters,
                                   load_checkpoint, save_checkpoint)
 
@@ -66,7 +66,7 @@ def test_max_feature_map_halves_channels():
     assert y.shape == (2, 3, 5, 7)
     assert torch.equal(y, torch.maximum(x[:, :3], x[:, 3:]))
     flat = torch.randn(4, 10)
-    assert torch.equal(MaxFeatureMap1d()(flat), torch.maximum(flat[:, :5], flat[:, 5:]))
+    assert torch.equal(MaxFeatureMap()(flat), torch.maximum(flat[:, :5], flat[:, 5:]))
 
 
 def test_mismatched_arch_is_rejected():
