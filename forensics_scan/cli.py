@@ -25,8 +25,8 @@ Exit codes:
   1  synthetic speech found (or errors, with --fail-on error/any)
   2  usage error, missing input path, no audio found, or unusable model
 
-A folder named like a command (train, evaluate, export, build-dataset, scan)
-is taken as the command: write ./train or use 'fscan scan train'.
+A folder named like a command (train, evaluate, calibrate, export, build-dataset,
+scan) is taken as the command: write ./train or use 'fscan scan train'.
 """
 
 
@@ -228,6 +228,70 @@ def evaluate(data, model_path, out_dir, threshold, jobs, quiet):
     write_evaluation(result, out_dir)
     files.to_csv(os.path.join(out_dir, "file_scores.csv"), index=False)
     click.echo(format_markdown(result))
+
+
+@main.command()
+@click.argument("data", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--model", "model_path", type=click.Path(dir_okay=False),
+              help="Checkpoint to calibrate (default: the bundled LCNN).")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="Calibrated checkpoint to write (may be the --model file itself).")
+@click.option("--max-false-alarm", type=click.FloatRange(0, 1, max_open=True),
+              help="Keep the false-alarm rate on DATA's genuine files at or below this "
+                   "(e.g. 0.05). Default: the EER point of DATA.")
+@click.option("--split", type=click.Choice(["all", "validation"]), default="all",
+              show_default=True,
+              help="'validation': only the groups the checkpoint held out for validation "
+                   "(for the training data set itself).")
+@click.option("--jobs", "-j", default=-1, show_default=True)
+@click.option("--quiet", "-q", is_flag=True)
+def calibrate(data, model_path, out_path, max_false_alarm, split, jobs, quiet):
+    """Set the model's decision threshold on labelled DATA you trust.
+
+    Never calibrate on the data you evaluate on.
+    """
+    import pandas as pd
+
+    from .calibration import choose_threshold, write_calibrated
+    from .checkpoint import ModelError, bundled_model_path, read_checkpoint_info
+    from .labels import read_labelled
+    from .reports.terminal import ProgressBar
+    from .scan import ScanOptions, scan_paths
+    from .training import split_by_group
+
+    model_path = os.path.abspath(model_path or bundled_model_path())
+    try:
+        checkpoint = read_checkpoint_info(model_path)
+        table = pd.concat([read_labelled(source) for source in data], ignore_index=True)
+    except (ModelError, ValueError) as error:
+        _fail(str(error))
+    if split == "validation":
+        config = checkpoint.metadata.get("provenance", {}).get("config", {})
+        if "val_fraction" not in config or "seed" not in config:
+            _fail(f"{model_path} does not record its validation split (val_fraction, seed)")
+        table = table[split_by_group(table["group"].tolist(), config["val_fraction"],
+                                     config["seed"])]
+    with ProgressBar(disable=quiet) as progress:
+        results = scan_paths(table["path"].tolist(), model_path, ScanOptions(jobs=jobs),
+                             progress)
+    files, _ = _score_tables(table, results)
+    scored = files[files["status"] == "ok"]
+    if len(scored) < len(files):
+        click.echo(f"fscan: {len(files) - len(scored)} unreadable files left out", err=True)
+    try:
+        calibration = choose_threshold((scored["label"] == "fake").astype(int),
+                                       scored["score"], max_false_alarm)
+        calibration.update(data=list(data), split=split, command=_command_line())
+        write_calibrated(model_path, out_path, calibration)
+    except (ModelError, ValueError) as error:
+        _fail(str(error))
+    except OSError as error:
+        _fail(f"cannot write {out_path}: {error.strerror or error}")
+    click.echo(f"threshold {checkpoint.threshold:.4f} -> {calibration['threshold']:.4f} "
+               f"({calibration['rule']}): false alarms {calibration['false_alarm_rate']:.2%} "
+               f"of {calibration['n_genuine']} genuine files, misses "
+               f"{calibration['miss_rate']:.2%} of {calibration['n_fake']} synthetic files; "
+               f"wrote {out_path}")
 
 
 @main.command()

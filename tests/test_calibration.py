@@ -1,0 +1,106 @@
+"""Threshold calibration: the false-alarm target holds, and only the threshold changes."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from safetensors import safe_open
+from safetensors.numpy import load_file
+
+from forensics_scan.calibration import choose_threshold, threshold_for_false_alarm
+from forensics_scan.checkpoint import read_checkpoint_info
+from forensics_scan.cli import main
+from forensics_scan.scan import ScanOptions, scan_paths
+
+
+@pytest.mark.parametrize("target, flagged", [(0.0, 0), (0.05, 0), (0.1, 1), (0.25, 2),
+                                             (0.3, 3), (0.99, 9)])
+def test_false_alarm_target_is_met_exactly(target, flagged):
+    genuine = np.linspace(0.05, 0.95, 10)
+    threshold = threshold_for_false_alarm(genuine, target)
+    assert np.sum(genuine >= threshold) == flagged
+    # the threshold is the lowest that meets the target: any genuine score below it
+    # is the next one that would be flagged
+    below = genuine[genuine < threshold]
+    assert below.size == 0 or np.sum(genuine >= below.max()) == flagged + 1
+
+
+def test_ties_never_raise_the_false_alarm_rate():
+    genuine = np.array([0.9, 0.9, 0.9, 0.2, 0.1])
+    threshold = threshold_for_false_alarm(genuine, 0.4)  # 2 of 5 allowed, 3 tied on top
+    assert np.mean(genuine >= threshold) <= 0.4
+
+
+def test_bad_targets_and_empty_data_are_refused():
+    with pytest.raises(ValueError, match="at least one genuine"):
+        threshold_for_false_alarm([], 0.05)
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        threshold_for_false_alarm([0.5], 1.0)
+    with pytest.raises(ValueError, match="--max-false-alarm"):
+        choose_threshold([0, 0], [0.1, 0.2])  # EER point without any fake
+
+
+def test_choose_threshold_reports_the_operating_point():
+    labels = np.array([0] * 20 + [1] * 20)
+    scores = np.concatenate([np.linspace(0.0, 0.6, 20), np.linspace(0.4, 1.0, 20)])
+    at_eer = choose_threshold(labels, scores)
+    assert at_eer["rule"] == "validation EER point"
+    assert abs(at_eer["false_alarm_rate"] - at_eer["miss_rate"]) <= 0.05 + 1e-9
+    strict = choose_threshold(labels, scores, max_false_alarm=0.05)
+    assert strict["false_alarm_rate"] <= 0.05
+    assert strict["threshold"] > at_eer["threshold"]
+    assert strict["miss_rate"] >= at_eer["miss_rate"]
+    assert (strict["n_genuine"], strict["n_fake"]) == (20, 20)
+
+
+def test_calibrate_command_changes_only_the_threshold(tmp_path, tiny_checkpoint, speechlike,
+                                                      write_audio):
+    data = tmp_path / "data"
+    (data / "real").mkdir(parents=True)
+    (data / "fake" / "buzz").mkdir(parents=True)
+    for clip in range(6):
+        signal = speechlike(2.0, seed=clip)
+        write_audio(data / "real" / f"{clip}.wav", signal)
+        write_audio(data / "fake" / "buzz" / f"{clip}.wav", np.sign(signal) * 0.2)
+    (data / "real" / "broken.wav").write_bytes(b"RIFF not really")
+    out = tmp_path / "calibrated.safetensors"
+    result = CliRunner().invoke(main, ["calibrate", str(data), "--model", tiny_checkpoint,
+                                       "--out", str(out), "--max-false-alarm", "0.2",
+                                       "--jobs", "1", "--quiet"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "1 unreadable files left out" in result.output
+
+    info = read_checkpoint_info(str(out))
+    record = info.metadata["calibration"]
+    assert info.threshold == record["threshold"] != 0.5
+    assert record["n_genuine"] == 6 and record["n_fake"] == 6
+    assert record["calibrated_from"] == read_checkpoint_info(tiny_checkpoint).sha256
+    assert record["command"].startswith("fscan calibrate")
+    original, calibrated = load_file(tiny_checkpoint), load_file(str(out))
+    assert original.keys() == calibrated.keys()
+    assert all(np.array_equal(original[name], calibrated[name]) for name in original)
+    with safe_open(str(out), framework="numpy") as handle:
+        metadata = json.loads(handle.metadata()["fscan"])
+    assert {k: v for k, v in metadata.items() if k not in ("threshold", "calibration")} == \
+        {k: v for k, v in read_checkpoint_info(tiny_checkpoint).metadata.items()
+         if k != "threshold"}
+
+    # the promise holds on the calibration data: at most 20 % of the genuine files flagged
+    real_files = sorted(str(p) for p in (data / "real").glob("[0-9].wav"))
+    results = scan_paths(real_files, str(out), ScanOptions(jobs=1, cache_dir=None))
+    assert sum(r.verdict == "fake" for r in results) <= 1
+
+
+def test_validation_split_needs_a_recorded_split(tmp_path, tiny_checkpoint, speechlike,
+                                                 write_audio):
+    data = tmp_path / "data"
+    for label in ("real", "fake"):
+        (data / label).mkdir(parents=True)
+        write_audio(data / label / "a.wav", speechlike(1.0))
+    result = CliRunner().invoke(main, ["calibrate", str(data), "--model", tiny_checkpoint,
+                                       "--out", str(tmp_path / "x.safetensors"),
+                                       "--split", "validation", "--quiet"])
+    assert result.exit_code == 2
+    assert "does not record its validation split" in result.output
+    assert not (tmp_path / "x.safetensors").exists()
