@@ -70,6 +70,9 @@ def main():
               help="Write one CSV row per 5 s segment.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, allow_dash=True),
               help="Write everything as JSON ('-' for stdout).")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False),
+              help="Write JUnit XML for CI test reports: one test case per file, "
+                   "flagged = failure, unreadable = error.")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False),
               help="Checkpoint to use (default: the bundled LCNN).")
 @click.option("--threshold", type=click.FloatRange(0, 1),
@@ -96,8 +99,9 @@ def main():
               help="What makes the exit code 1: synthetic speech, unreadable files, "
                    "either, or nothing.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary table.")
-def scan(paths, html, csv_path, segments_path, json_path, model_path, threshold, hop_s, jobs,
-         engine, include, exclude, max_duration_s, cache_dir, no_cache, fail_on, quiet):
+def scan(paths, html, csv_path, segments_path, json_path, junit_path, model_path, threshold,
+         hop_s, jobs, engine, include, exclude, max_duration_s, cache_dir, no_cache, fail_on,
+         quiet):
     """Scan PATHS (audio files and folders, recursively) for synthetic speech."""
     from .discovery import InputPathError, find_audio_files
     from .checkpoint import ModelError, bundled_model_path, read_checkpoint_info
@@ -142,7 +146,7 @@ def scan(paths, html, csv_path, segments_path, json_path, model_path, threshold,
                           settings={"jobs": jobs, "include": list(include),
                                     "exclude": list(exclude), "fail_on": fail_on})
     for kind, path in (("csv", csv_path), ("segments", segments_path), ("json", json_path),
-                       ("html", html)):
+                       ("html", html), ("junit", junit_path)):
         if path:
             try:
                 write_report(kind, report, path)
