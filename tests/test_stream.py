@@ -5,6 +5,7 @@ import json
 import select
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,8 @@ import soundfile as sf
 from forensics_scan.engine import open_scorer
 from forensics_scan.scan import ScanOptions, scan_paths
 from forensics_scan.stream import StreamError, latency_summary, run_stream
+
+ROOT = Path(__file__).resolve().parents[1]  # run this checkout's fscan, whatever the cwd
 
 
 def pcm_bytes(samples):
@@ -107,7 +110,7 @@ def test_pipe_gets_each_window_before_the_stream_ends(tiny_checkpoint, speechlik
     process = subprocess.Popen(
         [sys.executable, "-m", "forensics_scan", "stream", "--rate", "8000", "--model",
          str(tiny_checkpoint), "--threshold", "0", "--fail-on", "fake"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         process.stdin.write(audio[:first_window])
         process.stdin.flush()
@@ -131,6 +134,6 @@ def test_pipe_gets_each_window_before_the_stream_ends(tiny_checkpoint, speechlik
 def test_cli_rejects_a_broken_wav_stream(tiny_checkpoint):
     result = subprocess.run(
         [sys.executable, "-m", "forensics_scan", "stream", "--model", str(tiny_checkpoint)],
-        input=b"RIFF\x00\x00\x00\x00AVI LIST", capture_output=True)
+        input=b"RIFF\x00\x00\x00\x00AVI LIST", capture_output=True, cwd=ROOT)
     assert result.returncode == 2
     assert b"cannot read the stream" in result.stderr
