@@ -1,10 +1,11 @@
-"""Command line: ``fscan PATHS`` scans; ``train``, ``evaluate``, ``export`` and
-``build-dataset`` make and check the model.
+"""Command line: ``fscan PATHS`` scans; ``stream`` scores live audio from a pipe;
+``train``, ``evaluate``, ``export`` and ``build-dataset`` make and check the model.
 
 Only click is imported at module level so that ``fscan --help`` is instant; every
 command imports what it needs when it runs.
 """
 
+import contextlib
 import os
 import shlex
 import signal
@@ -26,7 +27,7 @@ Exit codes:
   2  usage error, missing input path, no audio found, or unusable model
 
 A folder named like a command (train, evaluate, calibrate, export, build-dataset,
-scan) is taken as the command: write ./train or use 'fscan scan train'.
+scan, stream) is taken as the command: write ./train or use 'fscan scan train'.
 """
 
 
@@ -70,6 +71,9 @@ def main():
               help="Write one CSV row per 5 s segment.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, allow_dash=True),
               help="Write everything as JSON ('-' for stdout).")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False),
+              help="Write JUnit XML for CI test reports: one test case per file, "
+                   "flagged = failure, unreadable = error.")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False),
               help="Checkpoint to use (default: the bundled LCNN).")
 @click.option("--threshold", type=click.FloatRange(0, 1),
@@ -96,8 +100,9 @@ def main():
               help="What makes the exit code 1: synthetic speech, unreadable files, "
                    "either, or nothing.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary table.")
-def scan(paths, html, csv_path, segments_path, json_path, model_path, threshold, hop_s, jobs,
-         engine, include, exclude, max_duration_s, cache_dir, no_cache, fail_on, quiet):
+def scan(paths, html, csv_path, segments_path, json_path, junit_path, model_path, threshold,
+         hop_s, jobs, engine, include, exclude, max_duration_s, cache_dir, no_cache, fail_on,
+         quiet):
     """Scan PATHS (audio files and folders, recursively) for synthetic speech."""
     from .discovery import InputPathError, find_audio_files
     from .checkpoint import ModelError, bundled_model_path, read_checkpoint_info
@@ -142,7 +147,7 @@ def scan(paths, html, csv_path, segments_path, json_path, model_path, threshold,
                           settings={"jobs": jobs, "include": list(include),
                                     "exclude": list(exclude), "fail_on": fail_on})
     for kind, path in (("csv", csv_path), ("segments", segments_path), ("json", json_path),
-                       ("html", html)):
+                       ("html", html), ("junit", junit_path)):
         if path:
             try:
                 write_report(kind, report, path)
@@ -153,6 +158,96 @@ def scan(paths, html, csv_path, segments_path, json_path, model_path, threshold,
 
         print_summary(report, Console(stderr=json_path == "-"))
     sys.exit(_exit_code(report, fail_on))
+
+
+STREAM_EPILOG = """\b
+Example:
+  ffmpeg -i call.mp3 -f s16le -ac 1 -ar 16000 - | fscan stream --rate 16000
+
+\b
+Output (--format jsonl), one line per window, flushed as soon as it is scored:
+  {"end_s": 10.0, "index": 1, "latency_ms": 7.9, "score": 0.91, "start_s": 5.0,
+   "verdict": "fake"}
+latency_ms: from the read that completed the window to its line being ready.
+At the end, a summary with the median and 95th-percentile latency goes to stderr.
+
+\b
+Exit codes: 0 nothing flagged (or --fail-on never), 1 a window was flagged,
+2 usage error, unreadable stream header, or unusable model.
+"""
+
+
+@main.command(epilog=STREAM_EPILOG)
+@click.option("--rate", "sample_rate", type=click.IntRange(1000, 768000), default=16000,
+              show_default=True, help="Sample rate of raw PCM input (a WAV header overrides).")
+@click.option("--channels", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Interleaved channels of raw PCM input, mixed to mono.")
+@click.option("--hop", "hop_s", type=click.FloatRange(1 / 16000, SEGMENT_SECONDS),
+              default=SEGMENT_SECONDS, show_default=True,
+              help="Seconds between window starts; below 5 the windows overlap.")
+@click.option("--model", "model_path", type=click.Path(dir_okay=False),
+              help="Checkpoint to use (default: the bundled LCNN).")
+@click.option("--threshold", type=click.FloatRange(0, 1),
+              help="Score at or above which a window is synthetic (default: the model's).")
+@click.option("--engine", type=click.Choice(["torch", "onnx"]), default="torch",
+              show_default=True, help="Run the model with PyTorch or ONNX Runtime.")
+@click.option("--format", "output_format", type=click.Choice(["jsonl", "rich"]),
+              default="jsonl", show_default=True,
+              help="JSON lines on stdout, or a live table for a terminal.")
+@click.option("--fail-on", type=click.Choice(["fake", "never"]), default="fake",
+              show_default=True, help="Exit 1 when a window was flagged, or never.")
+def stream(sample_rate, channels, hop_s, model_path, threshold, engine, output_format,
+           fail_on):
+    """Score audio read continuously from stdin, one 5 s window at a time.
+
+    Input: raw signed 16-bit little-endian PCM (--rate, --channels), or a WAV stream
+    (recognised by its RIFF header; 16/32-bit PCM or 32-bit float). Each window is
+    scored as soon as its last sample arrives; when the stream ends between windows,
+    one last window is aligned to its end, as for the last window of a file.
+    """
+    from .checkpoint import ModelError, bundled_model_path
+    from .engine import open_scorer
+    from .stream import StreamError, run_stream
+
+    handle = click.get_binary_stream("stdin")
+    try:
+        with open_scorer(model_path or bundled_model_path(), engine) as scorer:
+            threshold = scorer.threshold if threshold is None else threshold
+            with _stream_sink(output_format, threshold) as emit:
+                summary = run_stream(handle, scorer.score, threshold, emit,
+                                     sample_rate=sample_rate, channels=channels, hop_s=hop_s)
+    except ModelError as error:
+        _fail(str(error))
+    except StreamError as error:
+        _fail(f"cannot read the stream: {error}")
+    except KeyboardInterrupt:
+        sys.exit(130)
+    latency = summary["latency"]
+    if latency["windows"]:
+        click.echo(f"fscan stream: {summary['windows']} windows, {summary['flagged']} flagged; "
+                   f"latency after a window closes: median {latency['median_ms']:.1f} ms, "
+                   f"p95 {latency['p95_ms']:.1f} ms, max {latency['max_ms']:.1f} ms", err=True)
+    else:
+        click.echo("fscan stream: no audio received", err=True)
+    sys.exit(EXIT_FLAGGED if summary["flagged"] and fail_on == "fake" else EXIT_CLEAN)
+
+
+@contextlib.contextmanager
+def _stream_sink(output_format: str, threshold: float):
+    """A function that shows one window dictionary: a JSON line, or a row of the live view."""
+    if output_format == "rich":
+        from .reports.terminal import StreamView
+
+        with StreamView(threshold) as view:
+            yield view.add
+        return
+    import json
+
+    def write_line(window: dict) -> None:
+        sys.stdout.write(json.dumps(window, sort_keys=True) + "\n")
+        sys.stdout.flush()
+
+    yield write_line
 
 
 @main.command()

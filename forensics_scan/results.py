@@ -3,6 +3,11 @@
 from dataclasses import asdict, dataclass, field
 from typing import Optional, Tuple
 
+# The JSON report's schema (docs/json-schema.md). Bump the version when a field is
+# renamed, removed or changes meaning; adding a field is compatible and keeps it.
+SCHEMA_NAME = "fscan-report"
+SCHEMA_VERSION = 1
+
 OK, SKIPPED, ERROR = "ok", "skipped", "error"
 REAL, FAKE = "real", "fake"
 
@@ -98,7 +103,8 @@ class ScanReport:
 
     def as_dict(self) -> dict:
         return {
-            "schema": "fscan-report/1",
+            "schema": f"{SCHEMA_NAME}/{SCHEMA_VERSION}",
+            "schema_version": SCHEMA_VERSION,
             "fscan_version": self.fscan_version,
             "generated_at": self.generated_at,
             "command": self.command,

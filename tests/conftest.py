@@ -89,3 +89,8 @@ def tiny_checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
     save_checkpoint(str(path), model, threshold=0.5, provenance={"test": True})
     return str(path)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-screenshot", action="store_true",
+                     help="tests/reports/test_html_browser.py writes docs/report.png")

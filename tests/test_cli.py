@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from xml.etree import ElementTree
 
 import numpy as np
 import pytest
@@ -84,6 +85,19 @@ def test_exit_codes_follow_fail_on(corpus, tiny_checkpoint, threshold, fail_on, 
     result = run(corpus, "--model", tiny_checkpoint, "--threshold", threshold, "--fail-on",
                  fail_on, "--jobs", "1", "--no-cache", "--quiet")
     assert result.exit_code == expected
+
+
+@pytest.mark.parametrize("threshold, fail_on, expected", [
+    ("0", "fake", 1), ("0", "never", 0), ("1", "fake", 0), ("1", "error", 1)])
+def test_junit_report_keeps_fail_on_exit_codes(corpus, tiny_checkpoint, tmp_path, threshold,
+                                               fail_on, expected):
+    target = tmp_path / "junit.xml"
+    result = run(corpus, "--model", tiny_checkpoint, "--junit", target, "--threshold",
+                 threshold, "--fail-on", fail_on, "--jobs", "1", "--no-cache", "--quiet")
+    assert result.exit_code == expected
+    suite = ElementTree.parse(target).getroot().find("testsuite")
+    assert (suite.get("tests"), suite.get("errors")) == ("3", "1")
+    assert suite.get("failures") == ("2" if threshold == "0" else "0")
 
 
 def test_json_to_stdout_is_parseable_alone(corpus, tiny_checkpoint):

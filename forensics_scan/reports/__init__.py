@@ -12,6 +12,7 @@ from typing import Callable, Dict, TextIO, Union
 from forensics_scan.reports.csv_report import write_csv, write_segments_csv
 from forensics_scan.reports.html_report import write_html
 from forensics_scan.reports.json_report import write_json
+from forensics_scan.reports.junit_report import write_junit
 from forensics_scan.results import ScanReport
 
 Writer = Callable[[ScanReport, TextIO], None]
@@ -21,6 +22,7 @@ WRITERS: Dict[str, Writer] = {
     "segments": write_segments_csv,
     "json": write_json,
     "html": write_html,
+    "junit": write_junit,
 }
 
 STDOUT = "-"
@@ -37,7 +39,7 @@ def write_report(kind: str, report: ScanReport, path: Union[str, "os.PathLike[st
     Parameters
     ----------
     kind : str
-        A key of ``WRITERS``: "csv", "segments", "json" or "html".
+        A key of ``WRITERS``: "csv", "segments", "json", "html" or "junit".
     report : ScanReport
         What to write.
     path : str or os.PathLike

@@ -1,9 +1,14 @@
-"""Self-contained HTML report: summary, file table, per-file score timelines, failures.
+"""Self-contained HTML report: summary, file table with per-file timelines, failures.
+
+The summary comes first; then one table row per file, sortable and filterable, each
+of which expands to the timeline of its window scores against the threshold (flagged
+files start expanded) and, for the highest-scoring flagged files, a small spectrogram
+of the most suspicious window (``spectrogram.py``).
 
 The page loads nothing from the network (a Content-Security-Policy says so to the
-browser too) and every value taken from the scan is escaped by Jinja2's autoescaping.
-Timelines are inline SVG whose geometry is computed here, so the template only places
-numbers.
+browser too: only its own style and script, and images from ``data:`` URIs) and every
+value taken from the scan is escaped by Jinja2's autoescaping. Timelines are inline
+SVG whose geometry is computed here, so the template only places numbers.
 """
 
 import base64
@@ -15,6 +20,7 @@ from typing import List, Optional, Sequence, TextIO, Tuple
 
 import jinja2
 
+from forensics_scan.reports.spectrogram import MAX_SPECTROGRAMS, spectrograms_for
 from forensics_scan.results import FAKE, OK, FileResult, ScanReport, SegmentScore
 
 TEMPLATE = "report.html.j2"
@@ -218,27 +224,43 @@ def _sorted_items(mapping: dict) -> List[Tuple[str, object]]:
     return sorted(((str(key), value) for key, value in mapping.items()), key=lambda item: item[0])
 
 
-def render_html(report: ScanReport) -> str:
-    """Render ``report`` as one self-contained HTML page."""
+def table_order(files: Sequence[FileResult]) -> List[int]:
+    """Positions of ``files`` as the table first shows them: flagged files, then skipped
+    and unreadable ones, then the rest, each group in report (path) order."""
+
+    def group(position: int) -> int:
+        result = files[position]
+        if result.status == OK:
+            return 0 if result.verdict == FAKE else 2
+        return 1
+
+    return sorted(range(len(files)), key=lambda position: (group(position), position))
+
+
+def render_html(report: ScanReport, max_spectrograms: int = MAX_SPECTROGRAMS) -> str:
+    """Render ``report`` as one self-contained HTML page.
+
+    Flagged files get a spectrogram of their most suspicious window, re-read from the
+    file, for the ``max_spectrograms`` highest-scoring ones.
+    """
     timelines = {
         position: build_timeline(result, report.threshold)
         for position, result in enumerate(report.files)
         if result.status == OK
     }
-    # Flagged files first so the evidence is at the top; then report (sorted) order.
-    timeline_order = sorted(
-        timelines, key=lambda position: report.files[position].verdict != FAKE
-    )
+    spectrograms = spectrograms_for(report, max_spectrograms) if report.flagged else {}
     sha256 = str(report.model.get("sha256", "") or "")
     return _environment().get_template(TEMPLATE).render(
         report=report,
         summary=report.summary(),
-        files=list(enumerate(report.files)),
+        files=report.files,
+        order=table_order(report.files),
         failed=report.failed,
         timelines=timelines,
-        timeline_order=timeline_order,
+        spectrograms=spectrograms,
+        spectrograms_left_out=len(report.flagged) - len(spectrograms),
+        max_spectrograms=max_spectrograms,
         model_sha256=sha256,
-        model_sha256_short=sha256[:12],
         model_path=str(report.model.get("path", "") or ""),
         settings=_sorted_items(report.settings),
         model_items=_sorted_items(report.model),

@@ -160,3 +160,69 @@ def print_summary(report: ScanReport, console: Console, max_rows: int = MAX_ROWS
         console.print(Text(f"... {len(ordered) - max_rows} more (see the CSV or HTML report)"))
     style = "bold red" if report.flagged else "bold green"
     console.print(Text(verdict_line(report), style=style))
+
+
+class StreamView:
+    """Live terminal view for ``fscan stream --format rich``: the latest windows as a table.
+
+    Each row is one window (time span, score, a bar against the threshold, verdict,
+    latency); the caption counts windows and flagged windows so far. Used as
+    ``with StreamView(threshold) as view: view.add(window_dict)``.
+    """
+
+    BAR_WIDTH = 24
+
+    def __init__(self, threshold: float, console: Optional[Console] = None, rows: int = 12):
+        from collections import deque
+
+        self.threshold = threshold
+        self.console = console if console is not None else Console()
+        self.rows = deque(maxlen=rows)
+        self.windows = 0
+        self.flagged = 0
+        self._live = None
+
+    def __enter__(self) -> "StreamView":
+        from rich.live import Live
+
+        self._live = Live(self._render(), console=self.console, auto_refresh=False)
+        self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._live.__exit__(*exc_info)
+
+    def add(self, window: dict) -> None:
+        """Show one scored window (a ``stream.LiveWindow.as_dict`` dictionary)."""
+        self.rows.append(window)
+        self.windows += 1
+        self.flagged += window["verdict"] == FAKE
+        self._live.update(self._render(), refresh=True)
+
+    def _bar(self, score: float) -> Text:
+        filled = int(round(max(0.0, min(score, 1.0)) * self.BAR_WIDTH))
+        mark = int(round(self.threshold * self.BAR_WIDTH))
+        cells = ["█" if i < filled else ("│" if i == mark else "·")
+                 for i in range(self.BAR_WIDTH)]
+        return Text("".join(cells), style="bold red" if score >= self.threshold else "green")
+
+    def _render(self) -> Table:
+        table = Table(box=box.SIMPLE, title="fscan stream",
+                      caption=f"{self.windows} windows, {self.flagged} flagged "
+                              f"(threshold {self.threshold:.4g})")
+        for column, justify in (("window", "left"), ("score", "right"), ("", "left"),
+                                ("verdict", "left"), ("latency", "right")):
+            table.add_column(column, justify=justify)
+        for window in self.rows:
+            fake = window["verdict"] == FAKE
+            table.add_row(f"{_clock(window['start_s'])}–{_clock(window['end_s'])}",
+                          f"{window['score']:.3f}", self._bar(window["score"]),
+                          Text(window["verdict"], style="bold red" if fake else ""),
+                          f"{window['latency_ms']:.1f} ms")
+        return table
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours}:{minutes:02d}:{secs:04.1f}" if hours else f"{minutes}:{secs:04.1f}"

@@ -15,6 +15,7 @@ from forensics_scan.reports.html_report import (
     PLOT_RIGHT,
     PLOT_TOP,
     bin_segments,
+    render_html,
     write_html,
 )
 from forensics_scan.results import OK
@@ -103,7 +104,9 @@ def test_nothing_is_loaded_from_the_network(page):
     for element in page.elements:
         for attribute, value in element["attrs"].items():
             if attribute in ("href", "src", "xlink:href", "action", "data", "srcset", "poster"):
-                assert value.startswith("#"), (element["tag"], attribute, value)
+                inline_image = element["tag"] == "img" and attribute == "src" and value.startswith(
+                    "data:image/png;base64,")
+                assert value.startswith("#") or inline_image, (element["tag"], attribute, value)
             assert "http://" not in (value or "") and "https://" not in (value or ""), value
     (style,) = page.find("style")
     assert "url(" not in text_of(style) and "@import" not in text_of(style)
@@ -142,14 +145,87 @@ def test_summary_shows_counts_model_and_provenance(page, make_report):
     assert facts["Threshold"] == str(report.threshold)
 
 
-def test_file_table_has_a_row_per_file_and_highlights_flagged(page, make_report, names):
+def file_bodies(page):
+    (table,) = page.find("table", "files")
+    return [child for child in table["children"] if child["tag"] == "tbody"]
+
+
+def test_file_table_has_a_body_per_file_flagged_first_then_failures(page, make_report, names):
     report = make_report()
-    (table,) = page.find("table", "sortable")
-    (body,) = [child for child in table["children"] if child["tag"] == "tbody"]
-    rows = body["children"]
-    assert [text_of(row["children"][0]) for row in rows] == [f.path for f in report.files]
-    flagged = [text_of(row["children"][0]) for row in rows if "flagged" in classes(row)]
-    assert flagged == [names.insert]
+    bodies = file_bodies(page)
+    paths = [text_of(body["children"][0]["children"][0]) for body in bodies]
+    assert sorted(paths) == sorted(f.path for f in report.files)
+    assert paths[0] == names.insert and set(paths[1:3]) == {names.broken, names.short}
+    assert [classes(body) for body in bodies][:3] == [["flagged"], ["failed"], ["failed"]]
+    for body in bodies:
+        rows = [child for child in body["children"] if child["tag"] == "tr"]
+        scored = "failed" not in classes(body)
+        assert len(rows) == (2 if scored else 1)  # the file row, and its expandable detail
+        toggles = [e for e in page.elements if e["tag"] == "button" and "toggle" in classes(e)
+                   and e["parent"]["parent"] is rows[0]]
+        assert len(toggles) == (1 if scored else 0)
+        if scored:
+            assert toggles[0]["attrs"]["aria-controls"] == rows[1]["attrs"]["id"]
+            assert len(page_svgs_in(rows[1])) == 1
+
+
+def page_svgs_in(element):
+    found, stack = [], [element]
+    while stack:
+        node = stack.pop()
+        if node["tag"] == "svg":
+            found.append(node)
+        stack.extend(node["children"])
+    return found
+
+
+def test_filter_buttons_count_flagged_and_failed_files(page):
+    buttons = {e["attrs"]["data-filter"]: text_of(e) for e in page.find("button")
+               if "data-filter" in e["attrs"]}
+    assert buttons == {"all": "All (6)", "flagged": "Flagged (1)",
+                       "failed": "Skipped / errors (2)"}
+
+
+def test_flagged_file_gets_a_spectrogram_of_its_most_suspicious_window(
+        make_report, make_file, tmp_path, speechlike, write_audio):
+    path = write_audio(tmp_path / "flagged.wav", speechlike(12.0, seed=9))
+    size = (tmp_path / "flagged.wav").stat().st_size
+    flagged = make_file(path, [0.2, 0.9], size_bytes=size, duration_s=12.0)
+    flagged = replace(flagged, segments=(flagged.segments[0],
+                                         replace(flagged.segments[1], end_s=10.0)))
+    genuine = make_file(path + ".copy", [0.1], size_bytes=size)
+    page = parse(make_report(files=[flagged, genuine]))
+    (image,) = page.find("img")
+    data = base64.b64decode(image["attrs"]["src"].split(",", 1)[1])
+    assert data.startswith(b"\x89PNG") and len(data) < 60_000
+    (caption,) = page.find("figcaption")
+    assert "5.0–10.0 s, score 0.900" in text_of(caption)
+
+
+def test_spectrograms_are_capped_and_the_cap_is_stated(make_report, make_file, tmp_path,
+                                                       speechlike, write_audio):
+    files = []
+    for index, score in enumerate((0.7, 0.95, 0.8)):
+        path = write_audio(tmp_path / f"f{index}.wav", speechlike(5.0, seed=index))
+        size = (tmp_path / f"f{index}.wav").stat().st_size
+        files.append(make_file(path, [score], size_bytes=size))
+    parser = Page()
+    parser.feed(render_html(make_report(files=files), max_spectrograms=1))
+    assert len(parser.find("img")) == 1
+    (caption,) = parser.find("figcaption")
+    assert "score 0.950" in text_of(caption)  # the highest-scoring flagged file
+    assert "at most 1 files: 2 flagged files have none" in " ".join(parser.text().split())
+
+
+def test_missing_or_changed_audio_gets_a_note_not_a_picture(make_report, make_file, tmp_path,
+                                                            speechlike, write_audio):
+    path = write_audio(tmp_path / "changed.wav", speechlike(5.0))
+    changed = make_file(path, [0.9], size_bytes=1)
+    missing = make_file(str(tmp_path / "gone.wav"), [0.9])
+    page = parse(make_report(files=[changed, missing]))
+    assert page.find("img") == []
+    captions = " ".join(text_of(c) for c in page.find("figcaption"))
+    assert "changed since the scan" in captions and "cannot read the file again" in captions
 
 
 def test_one_timeline_per_scored_file_with_threshold_line(page, make_report):

@@ -63,3 +63,48 @@ def test_json_to_stdout(make_report, capsys):
     write_report("json", report, "-")
     data = strict_load(capsys.readouterr().out)
     assert data["summary"]["files"] == len(report.files)
+
+
+# The documented schema (docs/json-schema.md). If this test fails, a key was added,
+# renamed or removed: update the document, and bump SCHEMA_VERSION unless it was an
+# addition.
+TOP_KEYS = {"schema", "schema_version", "fscan_version", "generated_at", "command",
+            "elapsed_s", "threshold", "settings", "model", "summary", "files"}
+SUMMARY_KEYS = {"files", "scored", "skipped", "errors", "flagged", "audio_seconds"}
+FILE_KEYS = {"path", "status", "error", "verdict", "score", "max_segment_score",
+             "mean_segment_score", "n_segments", "fake_segments", "duration_s", "truncated",
+             "sample_rate", "channels", "format", "decoder", "size_bytes", "sha256",
+             "segments"}
+SEGMENT_KEYS = {"index", "start_s", "end_s", "score", "verdict"}
+SCAN_SETTINGS_KEYS = {"hop_s", "segment_seconds", "sample_rate", "max_duration_s", "cache",
+                      "engine"}
+SCAN_MODEL_KEYS = {"path", "sha256", "arch", "threshold", "trained", "training_command"}
+
+
+def test_schema_keys_are_pinned_and_documented(make_report):
+    data = strict_load(render(make_report()))
+    assert data["schema_version"] == 1 and data["schema"] == "fscan-report/1"
+    assert set(data) == TOP_KEYS
+    assert set(data["summary"]) == SUMMARY_KEYS
+    for result in data["files"]:
+        assert set(result) == FILE_KEYS
+        for segment in result["segments"]:
+            assert set(segment) == SEGMENT_KEYS
+    document = (pathlib.Path(__file__).parents[2] / "docs" / "json-schema.md").read_text()
+    for key in TOP_KEYS | SUMMARY_KEYS | FILE_KEYS | SEGMENT_KEYS | SCAN_SETTINGS_KEYS \
+            | SCAN_MODEL_KEYS:
+        assert f"`{key}`" in document, key
+
+
+def test_settings_and_model_keys_of_a_real_scan_are_pinned(tmp_path, tiny_checkpoint,
+                                                            speechlike, write_audio):
+    from forensics_scan.checkpoint import read_checkpoint_info
+    from forensics_scan.scan import ScanOptions, build_report, scan_paths
+
+    path = write_audio(tmp_path / "a.wav", speechlike(1.0))
+    options = ScanOptions(jobs=1)
+    report = build_report(scan_paths([path], tiny_checkpoint, options),
+                          read_checkpoint_info(tiny_checkpoint), options)
+    data = strict_load(render(report))
+    assert set(data["settings"]) == SCAN_SETTINGS_KEYS
+    assert set(data["model"]) == SCAN_MODEL_KEYS

@@ -47,4 +47,4 @@ def test_unknown_kind_is_refused(make_report, tmp_path):
 
 
 def test_writers_table_names_every_kind():
-    assert set(reports.WRITERS) == {"csv", "segments", "json", "html"}
+    assert set(reports.WRITERS) == {"csv", "segments", "json", "html", "junit"}
