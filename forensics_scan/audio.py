@@ -91,7 +91,7 @@ def stream_blocks(path: str, block_samples: int = BLOCK_SAMPLES,
     pending: List[np.ndarray] = []
     pending_len = 0
     for block, last in _with_last(raw):
-        mono = _sanitise(_to_mono(block))  # before resampling: a NaN would smear
+        mono = sanitise(to_mono(block))  # before resampling: a NaN would smear
         if resampler is not None:
             mono = resampler.resample_chunk(mono, last=last)
         if mono.size:
@@ -99,11 +99,11 @@ def stream_blocks(path: str, block_samples: int = BLOCK_SAMPLES,
             pending_len += mono.size
         while pending_len >= block_samples:
             joined = np.concatenate(pending)
-            yield _sanitise(joined[:block_samples])
+            yield sanitise(joined[:block_samples])
             pending = [joined[block_samples:]]
             pending_len = pending[0].size
     if pending_len:
-        yield _sanitise(np.concatenate(pending))
+        yield sanitise(np.concatenate(pending))
 
 
 def load_audio(path: str, max_seconds: Optional[float] = None) -> np.ndarray:
@@ -253,7 +253,11 @@ def _with_last(iterator):
         yield previous, True
 
 
-def _to_mono(block: np.ndarray) -> np.ndarray:
+def to_mono(block: np.ndarray) -> np.ndarray:
+    """Average of the channels of a (frames, channels) block, float32.
+
+    Shared by file decoding and ``fscan stream`` so both mix channels identically.
+    """
     # the channel average, summed channel by channel: numpy's mean over the short axis
     # of a (frames, channels) block is some 20 times slower, for the same float32 sums
     if block.shape[1] == 1:
@@ -265,7 +269,8 @@ def _to_mono(block: np.ndarray) -> np.ndarray:
     return mono
 
 
-def _sanitise(audio: np.ndarray) -> np.ndarray:
+def sanitise(audio: np.ndarray) -> np.ndarray:
+    """NaN and infinities to silence, samples clipped to [-1, 1], float32."""
     if not np.isfinite(audio).all():  # rare: only damaged float files; the check is cheap
         audio = np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0)
     return np.clip(audio, -1.0, 1.0).astype(np.float32, copy=False)

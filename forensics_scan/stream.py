@@ -25,7 +25,7 @@ from typing import BinaryIO, Callable, Iterator, List, Optional, Sequence
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, SEGMENT_SECONDS, _sanitise, _to_mono, iter_segments
+from .audio import SAMPLE_RATE, SEGMENT_SECONDS, sanitise, to_mono, iter_segments
 from .results import FAKE, REAL, SegmentScore
 
 READ_SECONDS = 0.1  # most audio one read returns: a window waits at most this for its end
@@ -177,12 +177,12 @@ def pcm_blocks(handle: BinaryIO, fmt: StreamFormat, clock: ReadClock,
             remaining -= len(data)
         usable = len(pending) - len(pending) % fmt.frame_bytes
         ended = not data
-        mono = _sanitise(_to_mono(fmt.decode(pending[:usable])))
+        mono = sanitise(to_mono(fmt.decode(pending[:usable])))
         pending = pending[usable:]
         if resampler is not None:
             mono = resampler.resample_chunk(mono, last=ended)
         if mono.size:
-            yield _sanitise(mono)
+            yield sanitise(mono)
         if ended:
             return
 

@@ -65,13 +65,17 @@ def test_reader_does_not_run_ahead_of_the_workers(clips, tiny_checkpoint, monkey
         with lock:
             in_flight[0] += 1
             most[0] = max(most[0], in_flight[0])
-        future = plain(self, function, *args)
-        future.add_done_callback(lambda _: _release())
-        return future
 
-    def _release():
-        with lock:
-            in_flight[0] -= 1
+        def task(*task_args):
+            # counted down inside the task, i.e. before its future completes and frees
+            # the slot: a done-callback would run after the release and race the reader
+            try:
+                return function(*task_args)
+            finally:
+                with lock:
+                    in_flight[0] -= 1
+
+        return plain(self, task, *args)
 
     monkeypatch.setattr(scan._Workers, "submit", counting)
     _scan([clips["long"]], tiny_checkpoint, jobs=2)
@@ -199,15 +203,15 @@ def test_scan_leaves_thread_settings_as_it_found_them(clips, tiny_checkpoint):
 def test_channel_mixdown_is_the_channel_mean(rng, channels):
     block = rng.standard_normal((4000, channels)).astype(np.float32)
 
-    np.testing.assert_array_equal(audio._to_mono(block), block.mean(axis=1))
-    assert audio._to_mono(block).flags.c_contiguous
+    np.testing.assert_array_equal(audio.to_mono(block), block.mean(axis=1))
+    assert audio.to_mono(block).flags.c_contiguous
 
 
 def test_sanitise_replaces_non_finite_and_clips(rng):
     block = rng.standard_normal(1000).astype(np.float32) * 3
     block[[3, 5, 7]] = [np.nan, np.inf, -np.inf]
 
-    clean = audio._sanitise(block)
+    clean = audio.sanitise(block)
 
     assert np.isfinite(clean).all() and np.abs(clean).max() <= 1.0
     assert clean[3] == clean[5] == clean[7] == 0.0
