@@ -25,16 +25,14 @@ SAMPLE_AUDIO = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fi
                             "sample_audio")
 
 
-@pytest.fixture(scope="module")
-def inputs(tmp_path_factory):
+@pytest.fixture
+def inputs(tmp_path, speechlike, write_audio):
     """sample_audio/ plus a generated clip, a short one, silence and two broken files."""
-    from conftest import make_speechlike, write_wav
-
-    folder = tmp_path_factory.mktemp("inputs")
+    folder = tmp_path / "inputs"
     shutil.copytree(SAMPLE_AUDIO, folder / "sample_audio")
-    write_wav(folder / "long.wav", make_speechlike(12.0, seed=1))
-    write_wav(folder / "blip.wav", make_speechlike(0.05, seed=2))
-    write_wav(folder / "silence.wav", np.zeros(3 * SAMPLE_RATE, np.float32))
+    write_audio(folder / "long.wav", speechlike(12.0, seed=1))
+    write_audio(folder / "blip.wav", speechlike(0.05, seed=2))
+    write_audio(folder / "silence.wav", np.zeros(3 * SAMPLE_RATE, np.float32))
     (folder / "empty.wav").write_bytes(b"")
     (folder / "broken.mp3").write_bytes(b"this is not audio")
     return folder
