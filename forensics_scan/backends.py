@@ -1,5 +1,5 @@
-"""Scan in chunks of files on a joblib backend: worker processes on this machine
-(``loky``) or the workers of a Dask cluster (``dask``).
+"""Scan in chunks of files as tasks: in joblib's loky worker processes on this
+machine (``loky``) or on the workers of a Dask cluster (``dask``).
 
 The default backend, ``threads``, is ``scan.scan_paths`` itself: one process whose
 threads share one model. This module runs the same scan as tasks, one task per chunk of
@@ -13,8 +13,9 @@ results are identical.
 On the worker the model is loaded once per process, not per task or file
 (``engine.open_scorer`` keeps it per checkpoint sha256), after checking that the
 worker's checkpoint file is the one the client read. Results come back as chunks
-finish (joblib's ``return_as="generator_unordered"``): the client feeds the progress
-callback and puts them back in input order.
+finish (joblib's ``return_as="generator_unordered"`` for loky, distributed's
+``as_completed`` for dask; see ``_run_dask`` for why not joblib's dask backend): the
+client feeds the progress callback and puts them back in input order.
 
 Failures: a file that cannot be read is an ``error`` result, as locally. A task that
 raises is run again up to ``TASK_RETRIES`` times (dask's ``retries``). When a worker
