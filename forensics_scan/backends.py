@@ -21,7 +21,7 @@ Failures: a file that cannot be read is an ``error`` result, as locally. A task 
 raises is run again up to ``TASK_RETRIES`` times (dask's ``retries``). When a worker
 dies, the scheduler runs its tasks on another worker; a chunk that keeps killing
 workers (``distributed.scheduler.allowed-failures``, 3 by default) ends in
-``KilledWorker``: the files not yet finished are then run one per task, and a file that
+``KilledWorker``: that chunk's files are then run one task per file, and a file that
 still kills its worker is reported as an ``error`` with that reason.
 
 dask and distributed are optional (``pip install 'fscan[dask]'``) and imported only
