@@ -88,12 +88,22 @@ def main():
               help="Run the model with PyTorch, or with ONNX Runtime (pip install "
                    "'fscan[onnx]'; the export is kept in the cache folder). Scores agree "
                    "to within 1e-4.")
+@click.option("--backend", type=click.Choice(["threads", "loky", "dask"]), default="threads",
+              show_default=True,
+              help="threads: one process on this machine (fastest here). loky: joblib worker "
+                   "processes on this machine. dask: the workers of a Dask cluster (pip "
+                   "install 'fscan[dask]'); they must be able to read PATHS and the model. "
+                   "Results are identical.")
+@click.option("--scheduler", envvar="FSCAN_DASK_SCHEDULER", metavar="ADDRESS",
+              help="Dask scheduler for --backend dask, e.g. tcp://10.0.0.5:8786 "
+                   "(default: $FSCAN_DASK_SCHEDULER).")
 @click.option("--include", multiple=True, metavar="GLOB", help="Only scan matching files.")
 @click.option("--exclude", multiple=True, metavar="GLOB", help="Skip matching files.")
 @click.option("--max-duration", "max_duration_s", type=click.FloatRange(0, min_open=True),
               help="Scan at most this many seconds of each file (recorded in the reports).")
 @click.option("--cache-dir", type=click.Path(file_okay=False),
-              help="Feature cache folder (default: ~/.cache/fscan).")
+              help="Feature cache folder (default: ~/.cache/fscan; with --backend dask, "
+                   "none unless given: a folder every worker can write).")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the feature cache.")
 @click.option("--fail-on", type=click.Choice(["fake", "error", "any", "never"]),
               default="fake", show_default=True,
@@ -101,9 +111,10 @@ def main():
                    "either, or nothing.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary table.")
 def scan(paths, html, csv_path, segments_path, json_path, junit_path, model_path, threshold,
-         hop_s, jobs, engine, include, exclude, max_duration_s, cache_dir, no_cache, fail_on,
-         quiet):
+         hop_s, jobs, engine, backend, scheduler, include, exclude, max_duration_s, cache_dir,
+         no_cache, fail_on, quiet):
     """Scan PATHS (audio files and folders, recursively) for synthetic speech."""
+    from .backends import BackendError
     from .discovery import InputPathError, find_audio_files
     from .checkpoint import ModelError, bundled_model_path, read_checkpoint_info
     from .reports import write_report
@@ -123,16 +134,15 @@ def scan(paths, html, csv_path, segments_path, json_path, junit_path, model_path
         checkpoint = read_checkpoint_info(model_path)  # the header only: no torch yet
     except ModelError as error:
         _fail(str(error))
-    if not no_cache:
-        cache_dir = cache_dir or os.path.join(os.path.expanduser("~"), ".cache", "fscan")
-    options = ScanOptions(hop_s=hop_s, threshold=threshold, jobs=jobs,
-                          cache_dir=None if no_cache else cache_dir,
-                          max_duration_s=max_duration_s, engine=engine)
+    cache_dir = _cache_dir(cache_dir, no_cache, backend, engine)
+    options = ScanOptions(hop_s=hop_s, threshold=threshold, jobs=jobs, cache_dir=cache_dir,
+                          max_duration_s=max_duration_s, engine=engine, backend=backend,
+                          scheduler=scheduler)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM ends it like Ctrl-C
     try:
         with ProgressBar(disable=quiet) as progress:
             results = scan_paths(found.files, os.path.abspath(model_path), options, progress)
-    except ModelError as error:  # engine errors included
+    except (ModelError, BackendError) as error:  # engine errors included
         _fail(str(error))
     except KeyboardInterrupt:
         click.echo("fscan: interrupted; no report was written.", err=True)
@@ -144,7 +154,7 @@ def scan(paths, html, csv_path, segments_path, json_path, junit_path, model_path
     results.sort(key=lambda result: result.path)
     report = build_report(results, checkpoint, options, command=_command_line(),
                           elapsed_s=round(time.time() - started, 3),
-                          settings={"jobs": jobs, "include": list(include),
+                          settings={"jobs": jobs, "backend": backend, "include": list(include),
                                     "exclude": list(exclude), "fail_on": fail_on})
     for kind, path in (("csv", csv_path), ("segments", segments_path), ("json", json_path),
                        ("html", html), ("junit", junit_path)):
@@ -429,6 +439,19 @@ def build_dataset(real_dir, out_dir, neural, generators, seed, jobs):
                      jobs=jobs, progress=lambda done, total: click.echo(
                          f"\r{done}/{total}", nl=False, err=True))
     click.echo(f"\nwrote {manifest}", err=True)
+
+
+def _cache_dir(cache_dir, no_cache: bool, backend: str, engine: str):
+    # Dask workers run elsewhere: the client's ~/.cache/fscan means nothing to them, so
+    # they cache only in a folder named on purpose (on a filesystem they share).
+    if no_cache:
+        cache_dir = None
+    elif backend != "dask":
+        cache_dir = cache_dir or os.path.join(os.path.expanduser("~"), ".cache", "fscan")
+    if backend == "dask" and engine == "onnx" and cache_dir is None:
+        _fail("--engine onnx with --backend dask needs --cache-dir: a folder every worker "
+              "can write, where the ONNX export is made once and kept")
+    return cache_dir
 
 
 def _score_tables(table, results):

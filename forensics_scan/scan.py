@@ -39,6 +39,7 @@ from .results import ERROR, FAKE, OK, REAL, SKIPPED, FileResult, ScanReport, Seg
 BATCH_SEGMENTS = 8  # segments per work item: small batches stay in the CPU caches
 FILES_PER_TASK = 8  # files the reader may run ahead of the oldest unfinished one
 CACHE_MAX_SEGMENTS = 720  # an hour at the default hop; longer files keep only their scores
+BACKENDS = ("threads", "loky", "dask")  # threads: this module; the others: backends.py
 
 Progress = Callable[[int, int, str], None]
 
@@ -53,6 +54,8 @@ class ScanOptions:
     cache_dir: Optional[str] = None
     max_duration_s: Optional[float] = None
     engine: str = "torch"
+    backend: str = "threads"
+    scheduler: Optional[str] = None  # dask scheduler address, for backend "dask"
 
     def __post_init__(self):
         if not 1 / SAMPLE_RATE <= self.hop_s <= SEGMENT_SECONDS:
@@ -63,6 +66,8 @@ class ScanOptions:
             raise ValueError("max duration must be positive")
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}")
 
 
 def aggregate(scores: Sequence[float], threshold: float) -> Tuple[float, str]:
@@ -86,7 +91,13 @@ def scan_paths(paths: Sequence[str], model_path: str, options: ScanOptions = Sca
     checkpoint.ModelError
         If the checkpoint cannot be used or the engine cannot run here
         (``engine.EngineError``, a subclass).
+    backends.BackendError
+        For backend "dask": dask missing, no scheduler, or one that cannot be reached.
     """
+    if options.backend != "threads":  # chunks of files as joblib tasks: backends.py
+        from .backends import scan_in_chunks
+
+        return scan_in_chunks(paths, model_path, options, progress)
     results: List[FileResult] = []
     checkpoint = read_checkpoint_info(model_path)
     threshold = _threshold(checkpoint, options)
