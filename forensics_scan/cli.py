@@ -164,9 +164,9 @@ def scan(paths, html, csv_path, segments_path, json_path, junit_path, model_path
             except OSError as error:
                 _fail(f"cannot write {path}: {error.strerror or error}")
     if not quiet:
-        from rich.console import Console
+        from .reports.terminal import summary_console
 
-        print_summary(report, Console(stderr=json_path == "-"))
+        print_summary(report, summary_console(stderr=json_path == "-"))
     sys.exit(_exit_code(report, fail_on))
 
 

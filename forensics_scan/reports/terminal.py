@@ -116,6 +116,19 @@ def verdict_line(report: ScanReport) -> str:
     return "; ".join(parts) + f"; {summary['audio_seconds']:.1f} s of audio."
 
 
+LOG_WIDTH = 160  # columns of the summary when it goes to a file or a CI log
+
+
+def summary_console(stderr: bool = False) -> Console:
+    """Console for the summary table: the terminal's width, or LOG_WIDTH columns when
+    the output is a file or a CI log (where rich would assume 80 and wrap every path).
+    ``COLUMNS`` in the environment still wins."""
+    console = Console(stderr=stderr)
+    if console.is_terminal or "COLUMNS" in os.environ:
+        return console
+    return Console(stderr=stderr, width=LOG_WIDTH)
+
+
 def print_summary(report: ScanReport, console: Console, max_rows: int = MAX_ROWS) -> None:
     """Print a table of files (flagged first, then failures, then the rest) and a verdict line.
 

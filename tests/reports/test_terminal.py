@@ -67,3 +67,19 @@ def test_progress_bar_is_silent_when_disabled_or_not_a_terminal():
         with ProgressBar(disable=disable, console=console) as progress:
             progress(1, 1, "a.wav")
         assert console.file.getvalue() == ""
+
+
+def test_summary_in_a_ci_log_does_not_wrap_long_paths(make_report, make_file, monkeypatch):
+    from forensics_scan.reports import terminal
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.setattr("sys.stdout", io.StringIO())  # not a terminal, as in a CI job
+    console = terminal.summary_console()
+    assert console.width == terminal.LOG_WIDTH
+    path = "recordings/" + "/".join(f"folder{i}" for i in range(8)) + "/call.wav"
+    console.file = io.StringIO()
+    print_summary(make_report(files=[make_file(path, [0.2])]), console)
+    assert path in console.file.getvalue()  # on one line, searchable with grep
+
+    monkeypatch.setenv("COLUMNS", "100")
+    assert terminal.summary_console().width == 100
