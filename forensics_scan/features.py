@@ -84,6 +84,46 @@ def log_mel(segments: np.ndarray) -> np.ndarray:
     return logmel[0] if single else logmel
 
 
+# A segment is judged only when its energy moves like speech: at least
+# MIN_SPEECH_FRACTION of its frames rise SPEECH_RISE_DB above the segment's own floor
+# (the 10th percentile of its frame energies). Digital silence, steady noise, hum and a
+# dropped line stay flat and are reported as "no speech" instead of being guessed at.
+# Only the Mel bands between SPEECH_BAND_HZ count, so DC offset, mains hum and hiss
+# cannot swamp the energy of the voice.
+SPEECH_RISE_DB = 6.0
+MIN_SPEECH_FRACTION = 0.05  # 0.25 s of a 5 s segment
+SPEECH_BAND_HZ = (200.0, 4000.0)
+
+
+def speech_activity(features: np.ndarray) -> np.ndarray:
+    """Share of frames whose energy rises ``SPEECH_RISE_DB`` above the segment's floor.
+
+    Parameters
+    ----------
+    features : np.ndarray, shape (batch, N_MELS, n_frames)
+        ``log_mel`` output. The measure is relative to each segment, so it is as
+        level-independent as the features themselves.
+
+    Returns
+    -------
+    np.ndarray, shape (batch,), float
+        In [0, 1]; below ``MIN_SPEECH_FRACTION`` means there is nothing to judge.
+    """
+    features = np.asarray(features, dtype=np.float32)[:, _speech_bands()]
+    peak = features.max(axis=1, keepdims=True)
+    energy = (peak + np.log(np.exp(features - peak).sum(axis=1, keepdims=True)))[:, 0]
+    floor = np.percentile(energy, 10, axis=1, keepdims=True)
+    rise = SPEECH_RISE_DB / 10 * np.log(10)  # decibels of power to nats
+    return (energy - floor > rise).mean(axis=1)
+
+
+@lru_cache(maxsize=1)
+def _speech_bands() -> slice:
+    centres = _mel_to_hz(np.linspace(_hz_to_mel(F_MIN), _hz_to_mel(F_MAX), N_MELS + 2))[1:-1]
+    inside = np.flatnonzero((centres >= SPEECH_BAND_HZ[0]) & (centres <= SPEECH_BAND_HZ[1]))
+    return slice(int(inside[0]), int(inside[-1]) + 1)
+
+
 @lru_cache(maxsize=1)
 def _rfft():
     # scipy's pocketfft transforms float32 frames about 3 times faster than numpy.fft;

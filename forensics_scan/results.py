@@ -6,10 +6,11 @@ from typing import Optional, Tuple
 # The JSON report's schema (docs/json-schema.md). Bump the version when a field is
 # renamed, removed or changes meaning; adding a field is compatible and keeps it.
 SCHEMA_NAME = "fscan-report"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: segment verdict "no_speech" with a null score
 
 OK, SKIPPED, ERROR = "ok", "skipped", "error"
 REAL, FAKE = "real", "fake"
+NO_SPEECH = "no_speech"  # a segment's verdict when it holds nothing to judge
 
 
 @dataclass(frozen=True)
@@ -19,8 +20,9 @@ class SegmentScore:
     index: int
     start_s: float
     end_s: float
-    score: float  # probability that the window is synthetic, in [0, 1]
-    verdict: str  # REAL or FAKE at the scan threshold
+    score: Optional[float]  # probability that the window is synthetic, in [0, 1];
+    # None when the window holds no speech (silence, steady noise): nothing to judge
+    verdict: str  # REAL or FAKE at the scan threshold, or NO_SPEECH
 
     def as_dict(self) -> dict:
         return asdict(self)

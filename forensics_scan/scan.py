@@ -15,6 +15,7 @@ decodes them nor loads the model. Nothing here prints: the caller passes a
 ``progress(done, total, path)`` callback.
 """
 
+import math
 import os
 import threading
 import zipfile
@@ -33,8 +34,10 @@ from .audio import (MIN_SAMPLES, SAMPLE_RATE, SEGMENT_SECONDS, DecodeError, iter
                     probe, stream_blocks)
 from .checkpoint import file_sha256, read_checkpoint_info
 from .engine import ENGINES, open_scorer
-from .features import N_FRAMES, N_MELS, frontend_hash, log_mel
-from .results import ERROR, FAKE, OK, REAL, SKIPPED, FileResult, ScanReport, SegmentScore
+from .features import (MIN_SPEECH_FRACTION, N_FRAMES, N_MELS, frontend_hash, log_mel,
+                       speech_activity)
+from .results import (ERROR, FAKE, NO_SPEECH, OK, REAL, SKIPPED, FileResult, ScanReport,
+                      SegmentScore)
 
 BATCH_SEGMENTS = 8  # segments per work item: small batches stay in the CPU caches
 FILES_PER_TASK = 8  # files the reader may run ahead of the oldest unfinished one
@@ -158,7 +161,8 @@ class _Model:
 
     def __init__(self, checkpoint, options: ScanOptions):
         self.model_path, self.options = checkpoint.path, options
-        self.cache_key = f"scores_{options.engine}_{checkpoint.sha256[:16]}"
+        # "judged": scores carry the no-speech rule (NaN), unlike older cache entries
+        self.cache_key = f"scores_{options.engine}_{checkpoint.sha256[:16]}_judged"
         self.stack = ExitStack()
         self.scorer = None
         self.lock = threading.Lock()
@@ -251,11 +255,19 @@ def _score_audio(model: _Model, audio: np.ndarray, item: "_Pending", index: int)
     kept = item.features  # read once: the reader may drop the dict meanwhile
     if kept is not None:
         kept[index] = features
-    return model.score(features)
+    return _score_features(model, features)
 
 
 def _score_features(model: _Model, features: np.ndarray) -> np.ndarray:
-    return model.score(features)
+    return judged(model.score(features), features)
+
+
+def judged(scores, features: np.ndarray) -> np.ndarray:
+    """``scores`` as float32, with NaN for each segment that holds no speech to judge
+    (``features.speech_activity`` below ``MIN_SPEECH_FRACTION``)."""
+    scores = np.array(scores, dtype=np.float32)
+    scores[speech_activity(features) < MIN_SPEECH_FRACTION] = np.nan
+    return scores
 
 
 @dataclass
@@ -371,19 +383,29 @@ def _finish(item: _Pending, threshold: float, options: ScanOptions,
         _store_cache(options, entry)
     if item.result.status != OK:
         return item.result
-    # round once, then compare the rounded value everywhere: a segment and its file must
-    # never disagree about a score that sits on the threshold
-    rounded = [(start, end, round(score, 6))
-               for (start, end), score in zip(item.times, scores.tolist())]
-    segments = tuple(
-        SegmentScore(index=i, start_s=start, end_s=end, score=score,
-                     verdict=FAKE if score >= threshold else REAL)
-        for i, (start, end, score) in enumerate(rounded))
-    values = [segment.score for segment in segments]
+    segments = tuple(segment_score(i, start, end, score, threshold)
+                     for i, ((start, end), score) in enumerate(zip(item.times, scores.tolist())))
+    values = [segment.score for segment in segments if segment.score is not None]
+    if not values:
+        return _failed_from(item.result, SKIPPED, f"no speech in any of its {len(segments)} "
+                            "segments (silence or steady noise): nothing to judge")
     score, verdict = aggregate(values, threshold)
     return replace(item.result, verdict=verdict, score=score, n_segments=len(segments),
                    max_segment_score=score, mean_segment_score=round(float(np.mean(values)), 6),
                    fake_segments=sum(s.verdict == FAKE for s in segments), segments=segments)
+
+
+def segment_score(index: int, start: float, end: float, score: float,
+                  threshold: float) -> SegmentScore:
+    """One window's record; a NaN score (see ``judged``) becomes a NO_SPEECH window."""
+    if math.isnan(score):
+        return SegmentScore(index=index, start_s=start, end_s=end, score=None,
+                            verdict=NO_SPEECH)
+    # round once, then compare the rounded value everywhere: a segment and its file must
+    # never disagree about a score that sits on the threshold
+    score = round(score, 6)
+    return SegmentScore(index=index, start_s=start, end_s=end, score=score,
+                        verdict=FAKE if score >= threshold else REAL)
 
 
 def _joined(features: dict, n_batches: int) -> np.ndarray:

@@ -25,8 +25,8 @@ from typing import BinaryIO, Callable, Iterator, List, Optional, Sequence
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, SEGMENT_SECONDS, sanitise, to_mono, iter_segments
-from .results import FAKE, REAL, SegmentScore
+from .audio import SAMPLE_RATE, SEGMENT_SECONDS, iter_segments, sanitise, to_mono
+from .results import FAKE, SegmentScore
 
 READ_SECONDS = 0.1  # most audio one read returns: a window waits at most this for its end
 WAVE_FORMATS = {  # (format tag, bits per sample) -> numpy dtype and full-scale value
@@ -207,12 +207,13 @@ def score_windows(blocks: Iterator[np.ndarray], score: Callable[[np.ndarray], np
         Seconds between window starts.
     """
     from .features import log_mel
+    from .scan import judged, segment_score
 
     for index, (start_s, end_s, samples) in enumerate(iter_segments(blocks, hop_s)):
         closed_at = clock.last_read  # the read that completed this window
-        value = round(float(score(log_mel(samples[np.newaxis]))[0]), 6)
-        segment = SegmentScore(index=index, start_s=round(start_s, 6), end_s=round(end_s, 6),
-                               score=value, verdict=FAKE if value >= threshold else REAL)
+        features = log_mel(samples[np.newaxis])
+        value = float(judged(score(features), features)[0])
+        segment = segment_score(index, round(start_s, 6), round(end_s, 6), value, threshold)
         yield LiveWindow(segment, closed_at)
 
 

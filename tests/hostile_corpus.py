@@ -101,10 +101,19 @@ def build_corpus(root: str, with_unreadable: bool = None) -> List[HostileCase]:
     all_nan = np.full(16000, np.nan, np.float32)  # sanitised to zeros, so silence too
     audio("all_nan.wav", SKIPPED, "float WAV of NaN only", all_nan, subtype="FLOAT",
           reason="silence")
+    audio("steady_noise.wav", SKIPPED, "3 s of steady white noise, no speech",
+          (0.05 * rng.standard_normal(48000)).astype(np.float32), reason="no speech")
+    audio("mains_hum.wav", SKIPPED, "2 s of 50 Hz hum with harmonics, no speech",
+          (0.2 * np.sign(np.sin(2 * np.pi * 50 * np.arange(32000) / 16000))).astype(np.float32),
+          reason="no speech")
 
     # --- odd but valid signals -------------------------------------------------------------
     audio("dc_offset.wav", OK, "speech on a 0.5 DC offset", voice(seed=3) + 0.5)
-    audio("clipped.wav", OK, "hard clipping", np.clip(voice(seed=4) * 20, -1, 1))
+    audio("clipped.wav", OK, "hard clipping of the louder syllables",
+          np.clip(voice(seed=4) * 8, -1, 1))
+    # clipped so hard that every syllable is the same full-scale square wave: a steady buzz
+    audio("square_buzz.wav", SKIPPED, "voice clipped into a steady square-wave buzz",
+          np.clip(voice(seed=4) * 50, -1, 1), reason="no speech")
     damaged = voice(seed=5)
     damaged[::97] = np.nan
     damaged[50::211] = np.inf

@@ -62,7 +62,7 @@ def test_calibrate_command_changes_only_the_threshold(tmp_path, tiny_checkpoint,
     for clip in range(6):
         signal = speechlike(2.0, seed=clip)
         write_audio(data / "real" / f"{clip}.wav", signal)
-        write_audio(data / "fake" / "buzz" / f"{clip}.wav", np.sign(signal) * 0.2)
+        write_audio(data / "fake" / "buzz" / f"{clip}.wav", np.clip(signal * 8, -0.5, 0.5))
     (data / "real" / "broken.wav").write_bytes(b"RIFF not really")
     out = tmp_path / "calibrated.safetensors"
     result = CliRunner().invoke(main, ["calibrate", str(data), "--model", tiny_checkpoint,

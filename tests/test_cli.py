@@ -176,8 +176,8 @@ def test_train_evaluate_export_round_trip(tmp_path, speechlike, write_audio):
             (data / label / f"spk{speaker}").mkdir(parents=True)
             for clip in range(3):
                 signal = speechlike(2.0, seed=10 * speaker + clip)
-                if label == "fake":  # a crude 'vocoder': harmonics with a flat buzz
-                    signal = np.sign(signal) * 0.2
+                if label == "fake":  # a crude "vocoder": hard clipping, envelope kept
+                    signal = np.clip(signal * 8, -0.5, 0.5)
                 write_audio(data / label / f"spk{speaker}" / f"{clip}.wav", signal)
     checkpoint = tmp_path / "model.safetensors"
     result = run("train", data, "--out", checkpoint, "--epochs", "2", "--val-fraction", "0.5",

@@ -84,3 +84,26 @@ def test_frontend_hash_follows_the_constants(monkeypatch, name, value):
     monkeypatch.setattr(features, name, value)
 
     assert frontend_hash() != before
+
+
+def _activity(signal):
+    return float(features.speech_activity(log_mel(np.asarray(signal, np.float32))[None])[0])
+
+
+def test_speech_activity_separates_speech_from_signals_with_nothing_to_judge(speechlike, rng):
+    t = np.arange(SEGMENT_SAMPLES) / SAMPLE_RATE
+    voice = speechlike(5.0, seed=2)
+    assert _activity(voice) > 0.3
+    assert _activity(voice + 0.5) == pytest.approx(_activity(voice))  # DC offset is ignored
+    assert _activity(voice * 1e-3) == pytest.approx(_activity(voice))  # level-independent
+    nothing = {"digital silence": np.zeros(SEGMENT_SAMPLES),
+               "white noise": 0.05 * rng.standard_normal(SEGMENT_SAMPLES),
+               "mains hum": 0.2 * np.sign(np.sin(2 * np.pi * 50 * t)),
+               "a steady tone in hiss": 0.1 * np.sin(2 * np.pi * 440 * t)
+               + 0.01 * rng.standard_normal(SEGMENT_SAMPLES)}
+    for name, signal in nothing.items():
+        assert _activity(signal) < features.MIN_SPEECH_FRACTION, name
+    # one word in 5 s of silence still counts as speech: 0.5 s is judged
+    word = np.zeros(SEGMENT_SAMPLES, np.float32)
+    word[SAMPLE_RATE:SAMPLE_RATE + SAMPLE_RATE // 2] = voice[:SAMPLE_RATE // 2]
+    assert _activity(word) >= features.MIN_SPEECH_FRACTION

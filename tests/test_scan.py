@@ -256,3 +256,24 @@ def test_file_and_segment_verdicts_agree_at_the_threshold(corpus, tiny_checkpoin
 def test_hop_below_one_sample_is_refused():
     with pytest.raises(ValueError):
         ScanOptions(hop_s=1e-5)
+
+
+def test_windows_without_speech_are_not_judged_and_do_not_count(tmp_path, speechlike,
+                                                                  write_audio, tiny_checkpoint,
+                                                                  rng):
+    silence = np.zeros(10 * SAMPLE_RATE, np.float32)  # a muted stretch in a call
+    recording = np.concatenate([speechlike(5.0, seed=1), silence, speechlike(5.0, seed=2)])
+    path = write_audio(tmp_path / "call.wav", recording)
+    noise = write_audio(tmp_path / "line_noise.wav",
+                        (0.05 * rng.standard_normal(8 * SAMPLE_RATE)).astype(np.float32))
+
+    call, hiss = scan_paths([path, noise], tiny_checkpoint, ScanOptions(jobs=1))
+
+    verdicts = [s.verdict for s in call.segments]
+    assert verdicts[1:3] == ["no_speech", "no_speech"]
+    assert {verdicts[0], verdicts[3]} <= {REAL, FAKE}
+    assert [s.score is None for s in call.segments] == [False, True, True, False]
+    judged = [call.segments[0].score, call.segments[3].score]
+    assert call.status == OK and call.score == max(judged) and call.n_segments == 4
+    assert call.mean_segment_score == pytest.approx(np.mean(judged), abs=1e-6)
+    assert hiss.status == SKIPPED and "no speech" in hiss.error and hiss.score is None

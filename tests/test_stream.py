@@ -137,3 +137,11 @@ def test_cli_rejects_a_broken_wav_stream(tiny_checkpoint):
         input=b"RIFF\x00\x00\x00\x00AVI LIST", capture_output=True, cwd=ROOT)
     assert result.returncode == 2
     assert b"cannot read the stream" in result.stderr
+
+
+def test_a_silent_window_is_reported_as_no_speech(tiny_checkpoint, speechlike):
+    samples = np.concatenate([speechlike(5.0, seed=1), np.zeros(80000, np.float32)])
+    windows, summary = stream(pcm_bytes(samples), tiny_checkpoint)
+    assert [w["verdict"] for w in windows][1] == "no_speech"
+    assert windows[1]["score"] is None and windows[0]["score"] is not None
+    json.dumps(windows)  # null, never NaN, in the JSON lines

@@ -46,6 +46,7 @@ class Bar:
     score: float
     fake: bool
     windows: int
+    judged: bool = True  # False when none of its windows held speech (no score)
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ def bin_segments(segments: Sequence[SegmentScore], max_bars: int = MAX_BARS) -> 
                 score=max(scores),
                 fake=any(segment.verdict == FAKE for _, _, segment in chunk),
                 windows=len(chunk),
+                judged=any(segment.score is not None for _, _, segment in chunk),
             )
         )
     return bars
@@ -176,8 +178,10 @@ def build_timeline(result: FileResult, threshold: float, max_bars: int = MAX_BAR
     for bar in bars:
         left = x_of(bar.start_s)
         width = max(x_of(bar.end_s) - left, MIN_BAR_WIDTH)
-        top = y_of(bar.score)
+        # a window without speech has no score: a faint full-height band says so
+        top = y_of(bar.score if bar.judged else 1.0)
         windows = f" ({bar.windows} windows, max)" if bar.windows > 1 else ""
+        value = f"{bar.score:.3f}" if bar.judged else "no speech, not judged"
         drawn.append(
             {
                 "x": round(min(left, PLOT_RIGHT - width), 2),
@@ -185,7 +189,8 @@ def build_timeline(result: FileResult, threshold: float, max_bars: int = MAX_BAR
                 "width": round(width, 2),
                 "height": round(PLOT_BOTTOM - top, 2),
                 "fake": bar.fake,
-                "label": f"{bar.start_s:.1f}\u2013{bar.end_s:.1f} s: {bar.score:.3f}{windows}",
+                "judged": bar.judged,
+                "label": f"{bar.start_s:.1f}\u2013{bar.end_s:.1f} s: {value}{windows}",
             }
         )
     return Timeline(

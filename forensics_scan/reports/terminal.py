@@ -25,7 +25,7 @@ from rich.text import Text
 
 from forensics_scan.results import FAKE, OK, FileResult, ScanReport
 
-MAX_ROWS = 50
+MAX_ROWS = 60
 
 
 def printable(text: str) -> str:
@@ -212,7 +212,9 @@ class StreamView:
         self.flagged += window["verdict"] == FAKE
         self._live.update(self._render(), refresh=True)
 
-    def _bar(self, score: float) -> Text:
+    def _bar(self, score: Optional[float]) -> Text:
+        if score is None:  # no speech in the window
+            return Text("·" * self.BAR_WIDTH, style="dim")
         filled = int(round(max(0.0, min(score, 1.0)) * self.BAR_WIDTH))
         mark = int(round(self.threshold * self.BAR_WIDTH))
         cells = ["█" if i < filled else ("│" if i == mark else "·")
@@ -229,7 +231,7 @@ class StreamView:
         for window in self.rows:
             fake = window["verdict"] == FAKE
             table.add_row(f"{_clock(window['start_s'])}–{_clock(window['end_s'])}",
-                          f"{window['score']:.3f}", self._bar(window["score"]),
+                          _number(window["score"], "{:.3f}"), self._bar(window["score"]),
                           Text(window["verdict"], style="bold red" if fake else ""),
                           f"{window['latency_ms']:.1f} ms")
         return table

@@ -27,7 +27,7 @@ def test_json_carries_audit_fields(make_report, tmp_path):
     target = tmp_path / "report.json"
     write_report("json", report, target)
     data = strict_load(target.read_text(encoding="utf-8"))
-    assert data["schema"] == "fscan-report/1"
+    assert data["schema"] == "fscan-report/2"
     assert data["generated_at"] == report.generated_at
     assert data["model"]["sha256"] == report.model["sha256"]
     assert data["fscan_version"] == report.fscan_version
@@ -83,7 +83,7 @@ SCAN_MODEL_KEYS = {"path", "sha256", "arch", "threshold", "trained", "training_c
 
 def test_schema_keys_are_pinned_and_documented(make_report):
     data = strict_load(render(make_report()))
-    assert data["schema_version"] == 1 and data["schema"] == "fscan-report/1"
+    assert data["schema_version"] == 2 and data["schema"] == "fscan-report/2"
     assert set(data) == TOP_KEYS
     assert set(data["summary"]) == SUMMARY_KEYS
     for result in data["files"]:
