@@ -1,0 +1,54 @@
+"""Cross-vocoder screen: can a front end learn neural-vocoder artefacts that transfer?
+
+Train on genuine clips and their HiFi-GAN-like twins (training speaker groups only);
+validate on Vocos-like twins and their originals from the held-out groups, a vocoder
+the model never saw. A NAME containing "rev" swaps the two vocoders. Selection proxy
+for unseen generators that never touches eval_public.
+
+Usage: python scripts/experiments/cross_vocoder.py NAME KIND FLOOR [EPOCHS]
+"""
+import importlib.util
+import json
+import sys
+
+import torch
+
+name, kind, floor = sys.argv[1], sys.argv[2], float(sys.argv[3])
+epochs = int(sys.argv[4]) if len(sys.argv) > 4 else 8
+spec = importlib.util.spec_from_file_location("variants", "scripts/experiments/frontend_variants.py")
+lib = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(lib)
+from forensics_scan import training
+from forensics_scan.labels import read_labelled
+from forensics_scan.model import LCNN
+
+training.log_mel = lib.make_log_feats(kind, floor)
+training.frontend_hash = lambda: f"screen-{kind}-{floor:g}"
+t = read_labelled("work/dataset/MANIFEST.csv")
+is_val_group = training.split_by_group(t["group"].tolist(), 0.15, 0)
+seen, unseen = ("hifigan_like", "vocos_like") if "rev" not in name else ("vocos_like", "hifigan_like")
+orig_seen = set(t.original[t.system == seen]); orig_unseen = set(t.original[t.system == unseen])
+train_rows = (~is_val_group) & ((t.system == seen) | t.path.isin(orig_seen)).to_numpy()
+val_rows = is_val_group & ((t.system == unseen) | t.path.isin(orig_unseen)).to_numpy()
+sub = t[train_rows | val_rows].reset_index(drop=True)
+is_val = (val_rows[train_rows | val_rows])
+labels = (sub.label == "fake").astype(int).to_numpy()
+data = training.extract_segments(sub.path.tolist(), labels, jobs=1, augment_copies=1, seed=0,
+                                 cache_dir="work/screen/cache", log=lambda m: None)
+on_val = is_val[data.file_index]
+tr, va = data.subset(~on_val), data.subset(on_val & (data.variant == 0))
+print(f"{name}: train {len(tr.labels)} seg, val {len(va.labels)} seg ({va.labels.mean():.0%} fake)", flush=True)
+cfg = training.TrainConfig(seed=0)
+torch.manual_seed(0)
+model = LCNN()
+opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+nf = tr.labels.sum()
+loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor((len(tr.labels) - nf) / nf, dtype=torch.float32))
+gen = torch.Generator().manual_seed(0)
+hist = []
+for ep in range(1, epochs + 1):
+    loss = training._train_epoch(model, opt, loss_fn, tr, cfg, gen)
+    m = training.validation_metrics(training.evaluate_segments(model, va), va)
+    hist.append({"epoch": ep, "loss": loss, **m})
+    print(f"epoch {ep} loss {loss:.4f} unseen-vocoder val seg EER {m['segment_eer']:.2%} file EER {m['file_eer']:.2%} AUC {m['file_auc']:.4f}", flush=True)
+json.dump(hist, open(f"work/screen/{name}.json", "w"), indent=1)

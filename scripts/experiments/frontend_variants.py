@@ -1,0 +1,37 @@
+"""Front-end variants for screening experiments (not used by fscan itself).
+
+``make_log_feats(kind, floor, norm)`` mirrors ``features.log_mel`` with a Mel ("mel") or
+linear-frequency ("linear", triangular bands equally spaced 0-8 kHz) filterbank, a
+relative log floor, and either the segment mean ("global") or each band's mean ("band")
+subtracted. The screens in this folder swap it into ``training`` to compare front ends
+on the training data's own validation splits (never on eval_public).
+"""
+import numpy as np
+from forensics_scan import features
+N = features.N_FFT
+
+def linear_basis(n_bands=80):
+    bins = np.linspace(0, 8000, 1 + N // 2)
+    edges = np.linspace(0, 8000, n_bands + 2)
+    w = np.diff(edges)
+    d = edges[:, None] - bins[None, :]
+    return np.maximum(0, np.minimum(-d[:-2] / w[:-1, None], d[2:] / w[1:, None])).astype(np.float32)
+
+def make_log_feats(kind, floor, norm='global'):
+    basis = features._mel_basis() if kind == "mel" else linear_basis()
+    basis = basis / basis.sum(axis=1, keepdims=True)
+    def log_feats(segments):
+        single = segments.ndim == 1
+        batch = np.atleast_2d(segments).astype(np.float32, copy=False)
+        padded = np.pad(batch, ((0, 0), (N // 2, N // 2)), mode="reflect")
+        n_frames = 1 + (padded.shape[1] - N) // features.HOP_LENGTH
+        windows = np.lib.stride_tricks.sliding_window_view(
+            padded[:, features._WINDOW_OFFSET:], features.WIN_LENGTH, axis=1)[:, ::features.HOP_LENGTH][:, :n_frames]
+        spec = features._rfft()(windows * features._window(), n=N, axis=-1)
+        power = (spec.real ** 2 + spec.imag ** 2).astype(np.float32)
+        m = np.matmul(basis, power.transpose(0, 2, 1))
+        m += floor * m.mean(axis=(1, 2), keepdims=True) + np.float32(1e-20)
+        lm = np.log(m)
+        lm -= lm.mean(axis=(1, 2) if norm == 'global' else 2, keepdims=True)
+        return lm[0] if single else lm
+    return log_feats
