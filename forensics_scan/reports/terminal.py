@@ -204,6 +204,8 @@ class StreamView:
 
     def __exit__(self, *exc_info) -> None:
         self._live.__exit__(*exc_info)
+        if not self.console.is_terminal:
+            self.console.line()  # a file or pipe gets no cursor move to end the last line
 
     def add(self, window: dict) -> None:
         """Show one scored window (a ``stream.LiveWindow.as_dict`` dictionary)."""

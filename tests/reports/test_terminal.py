@@ -83,3 +83,17 @@ def test_summary_in_a_ci_log_does_not_wrap_long_paths(make_report, make_file, mo
 
     monkeypatch.setenv("COLUMNS", "100")
     assert terminal.summary_console().width == 100
+
+
+def test_stream_view_shows_windows_and_ends_its_last_line():
+    from forensics_scan.reports.terminal import StreamView
+
+    console = Console(file=io.StringIO(), width=100, color_system=None)
+    with StreamView(threshold=0.5, console=console) as view:
+        view.add({"index": 0, "start_s": 0.0, "end_s": 5.0, "score": 0.91, "verdict": "fake",
+                  "latency_ms": 7.5})
+        view.add({"index": 1, "start_s": 5.0, "end_s": 10.0, "score": None,
+                  "verdict": "no_speech", "latency_ms": 6.0})
+    output = console.file.getvalue()
+    assert "0.910" in output and "no_speech" in output and "1 flagged" in output
+    assert output.endswith("\n")
