@@ -5,7 +5,7 @@ validate on Vocos-like twins and their originals from the held-out groups, a voc
 the model never saw. A NAME containing "rev" swaps the two vocoders. Selection proxy
 for unseen generators that never touches eval_public.
 
-Usage: python scripts/experiments/cross_vocoder.py NAME KIND FLOOR [EPOCHS]
+Usage: python scripts/experiments/cross_vocoder.py NAME KIND FLOOR [EPOCHS [lcnn|resnet]]
 """
 import importlib.util
 import json
@@ -15,6 +15,7 @@ import torch
 
 name, kind, floor = sys.argv[1], sys.argv[2], float(sys.argv[3])
 epochs = int(sys.argv[4]) if len(sys.argv) > 4 else 8
+arch = sys.argv[5] if len(sys.argv) > 5 else "lcnn"
 spec = importlib.util.spec_from_file_location("variants", "scripts/experiments/frontend_variants.py")
 lib = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(lib)
@@ -40,7 +41,14 @@ tr, va = data.subset(~on_val), data.subset(on_val & (data.variant == 0))
 print(f"{name}: train {len(tr.labels)} seg, val {len(va.labels)} seg ({va.labels.mean():.0%} fake)", flush=True)
 cfg = training.TrainConfig(seed=0)
 torch.manual_seed(0)
-model = LCNN()
+if arch == "resnet":
+    sys.path.insert(0, "scripts/experiments")
+    from resnet import ResNet
+
+    model = ResNet()
+else:
+    model = LCNN()
+print(f"{arch}: {sum(p.numel() for p in model.parameters()):,} parameters", flush=True)
 opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
 nf = tr.labels.sum()
 loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor((len(tr.labels) - nf) / nf, dtype=torch.float32))
