@@ -31,20 +31,8 @@ on_val = is_val[data.file_index]
 tr, va = data.subset(~on_val), data.subset(on_val & (data.variant == 0))
 print(f"{name}: train {len(tr.labels)} seg, val {len(va.labels)} seg ({va.labels.mean():.0%} fake), "
       f"{int(is_val.sum())} val files", flush=True)
-cfg = training.TrainConfig(seed=0)
 torch.manual_seed(0)
-model = LCNN()
-opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-nf = tr.labels.sum()
-loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor((len(tr.labels) - nf) / nf, dtype=torch.float32))
-gen = torch.Generator().manual_seed(0)
-hist = []
-for ep in range(1, epochs + 1):
-    loss = training._train_epoch(model, opt, loss_fn, tr, cfg, gen)
-    scores = training.evaluate_segments(model, va)
-    m = training.validation_metrics(scores, va)
-    genuine = scores[va.labels == 0]
-    m["genuine_median_score"] = float(np.median(genuine))
-    hist.append({"epoch": ep, "loss": loss, **m})
-    print(f"epoch {ep} loss {loss:.4f} held-out-corpora seg EER {m['segment_eer']:.2%} file EER {m['file_eer']:.2%} AUC {m['file_auc']:.4f} genuine median {m['genuine_median_score']:.3f}", flush=True)
+hist = lib.train_and_validate(
+    LCNN(), tr, va, epochs, "held-out-corpora",
+    extra=lambda scores, val: {"genuine_median_score": float(np.median(scores[val.labels == 0]))})
 json.dump(hist, open(f"work/screen/{name}.json", "w"), indent=1)

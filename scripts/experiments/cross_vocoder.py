@@ -39,8 +39,7 @@ data = training.extract_segments(sub.path.tolist(), labels, jobs=1, augment_copi
 on_val = is_val[data.file_index]
 tr, va = data.subset(~on_val), data.subset(on_val & (data.variant == 0))
 print(f"{name}: train {len(tr.labels)} seg, val {len(va.labels)} seg ({va.labels.mean():.0%} fake)", flush=True)
-cfg = training.TrainConfig(seed=0)
-torch.manual_seed(0)
+torch.manual_seed(0)  # the same initial weights for every front end
 if arch == "resnet":
     sys.path.insert(0, "scripts/experiments")
     from resnet import ResNet
@@ -49,14 +48,5 @@ if arch == "resnet":
 else:
     model = LCNN()
 print(f"{arch}: {sum(p.numel() for p in model.parameters()):,} parameters", flush=True)
-opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-nf = tr.labels.sum()
-loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor((len(tr.labels) - nf) / nf, dtype=torch.float32))
-gen = torch.Generator().manual_seed(0)
-hist = []
-for ep in range(1, epochs + 1):
-    loss = training._train_epoch(model, opt, loss_fn, tr, cfg, gen)
-    m = training.validation_metrics(training.evaluate_segments(model, va), va)
-    hist.append({"epoch": ep, "loss": loss, **m})
-    print(f"epoch {ep} loss {loss:.4f} unseen-vocoder val seg EER {m['segment_eer']:.2%} file EER {m['file_eer']:.2%} AUC {m['file_auc']:.4f}", flush=True)
+hist = lib.train_and_validate(model, tr, va, epochs, "unseen-vocoder val")
 json.dump(hist, open(f"work/screen/{name}.json", "w"), indent=1)
