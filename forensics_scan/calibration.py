@@ -61,7 +61,8 @@ def choose_threshold(labels, scores, max_false_alarm: Optional[float] = None) ->
     -------
     dict
         ``threshold``, ``rule``, and the ``false_alarm_rate``, ``miss_rate`` and counts
-        at that threshold (``miss_rate`` is NaN without synthetic files).
+        at that threshold (``miss_rate`` is None without synthetic files, so the record
+        stays valid JSON).
     """
     labels = np.asarray(labels, dtype=np.int64)
     scores = np.asarray(scores, dtype=np.float64)
@@ -78,9 +79,8 @@ def choose_threshold(labels, scores, max_false_alarm: Optional[float] = None) ->
     fake = scores[labels == 1]
     result = {"threshold": float(threshold), "rule": rule,
               "n_genuine": int(genuine.size), "n_fake": int(fake.size),
-              "false_alarm_rate": float(np.mean(genuine >= threshold)) if genuine.size else
-              float("nan"),
-              "miss_rate": float(np.mean(fake < threshold)) if fake.size else float("nan")}
+              "false_alarm_rate": float(np.mean(genuine >= threshold)),
+              "miss_rate": float(np.mean(fake < threshold)) if fake.size else None}
     if genuine.size and fake.size:
         result["eer"] = float(eer(labels, scores)[0])
         result["balanced_accuracy"] = rates_at(labels, scores, threshold)["balanced_accuracy"]

@@ -392,11 +392,11 @@ def calibrate(data, model_path, out_path, max_false_alarm, split, jobs, quiet):
         _fail(str(error))
     except OSError as error:
         _fail(f"cannot write {out_path}: {error.strerror or error}")
+    misses = (f", misses {calibration['miss_rate']:.2%} of {calibration['n_fake']} synthetic "
+              "files" if calibration["n_fake"] else "")
     click.echo(f"threshold {checkpoint.threshold:.4f} -> {calibration['threshold']:.4f} "
                f"({calibration['rule']}): false alarms {calibration['false_alarm_rate']:.2%} "
-               f"of {calibration['n_genuine']} genuine files, misses "
-               f"{calibration['miss_rate']:.2%} of {calibration['n_fake']} synthetic files; "
-               f"wrote {out_path}")
+               f"of {calibration['n_genuine']} genuine files{misses}; wrote {out_path}")
 
 
 @main.command()

@@ -104,3 +104,18 @@ def test_validation_split_needs_a_recorded_split(tmp_path, tiny_checkpoint, spee
     assert result.exit_code == 2
     assert "does not record its validation split" in result.output
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_genuine_files_alone_are_enough_for_a_false_alarm_target(tmp_path, tiny_checkpoint,
+                                                                 speechlike, write_audio):
+    (tmp_path / "data" / "real").mkdir(parents=True)
+    for clip in range(4):
+        write_audio(tmp_path / "data" / "real" / f"{clip}.wav", speechlike(1.5, seed=clip))
+    out = tmp_path / "calibrated.safetensors"
+    result = CliRunner().invoke(main, ["calibrate", str(tmp_path / "data"), "--model",
+                                       tiny_checkpoint, "--out", str(out),
+                                       "--max-false-alarm", "0.25", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "of 4 genuine files;" in result.output and "nan" not in result.output
+    record = read_checkpoint_info(str(out)).metadata["calibration"]
+    assert record["n_fake"] == 0 and record["miss_rate"] is None
