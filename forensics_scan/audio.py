@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
-from typing import Iterator, List, Optional
+from typing import Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 import soundfile as sf
@@ -106,20 +106,31 @@ def stream_blocks(path: str, block_samples: int = BLOCK_SAMPLES,
         yield sanitise(np.concatenate(pending))
 
 
+def capped_blocks(blocks: Iterable[np.ndarray], max_samples: Optional[int]
+                  ) -> Iterator[Tuple[np.ndarray, bool]]:
+    """``(block, cut)`` pairs of ``blocks`` up to ``max_samples`` samples in all.
+
+    The block that crosses the cap is cut short and the blocks after it are never
+    decoded; ``cut`` is True on the last pair when audio was left out (that block may
+    then be empty). ``max_samples`` None passes everything through.
+    """
+    total = 0
+    for block in blocks:
+        if max_samples is not None and total + block.size > max_samples:
+            yield block[:max_samples - total], True
+            return
+        total += block.size
+        yield block, False
+
+
 def load_audio(path: str, max_seconds: Optional[float] = None) -> np.ndarray:
     """Decode a whole file (or its first ``max_seconds``) to 16 kHz mono float32.
 
     Meant for short clips (training, tests); the scanner streams with ``stream_blocks``.
     """
     limit = None if max_seconds is None else int(max_seconds * SAMPLE_RATE)
-    blocks, total = [], 0
-    for block in stream_blocks(path):
-        blocks.append(block)
-        total += block.size
-        if limit is not None and total >= limit:
-            break
-    audio = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
-    return audio if limit is None else audio[:limit]
+    blocks = [block for block, _ in capped_blocks(stream_blocks(path), limit)]
+    return np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
 
 
 def segment_starts(n_samples: int, hop_s: float = SEGMENT_SECONDS) -> List[int]:

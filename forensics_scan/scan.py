@@ -30,8 +30,8 @@ from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from . import __version__
-from .audio import (MIN_SAMPLES, SAMPLE_RATE, SEGMENT_SECONDS, DecodeError, iter_segments,
-                    probe, stream_blocks)
+from .audio import (MIN_SAMPLES, SAMPLE_RATE, SEGMENT_SECONDS, DecodeError, capped_blocks,
+                    iter_segments, probe, stream_blocks)
 from .checkpoint import file_sha256, read_checkpoint_info
 from .engine import ENGINES, open_scorer
 from .features import (MIN_SPEECH_FRACTION, N_FRAMES, N_MELS, frontend_hash, log_mel,
@@ -337,16 +337,12 @@ def _extract(path: str, info, options: ScanOptions, workers: _Workers,
     state = {"total": 0, "peak": 0.0, "truncated": False}
 
     def blocks() -> Iterator[np.ndarray]:
-        for block in stream_blocks(path, info=info):
-            if limit is not None and state["total"] + block.size > limit:
-                block = block[:limit - state["total"]]
-                state["truncated"] = True
+        for block, cut in capped_blocks(stream_blocks(path, info=info), limit):
+            state["truncated"] |= cut
             state["total"] += block.size
             if block.size:
                 state["peak"] = max(state["peak"], float(np.abs(block).max()))
                 yield block
-            if state["truncated"]:
-                break
 
     if options.cache_dir is not None:
         item.features = {}

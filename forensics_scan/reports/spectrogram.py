@@ -82,22 +82,11 @@ def read_window(path: str, segment: SegmentScore, hop_s: float,
     Decodes from the start of the file up to the window (not beyond), honouring the
     scan's ``--max-duration`` so that an end-aligned last window is found again.
     """
-    from forensics_scan.audio import SAMPLE_RATE, iter_segments, stream_blocks
+    from forensics_scan.audio import SAMPLE_RATE, capped_blocks, iter_segments, stream_blocks
 
     limit = None if max_duration_s is None else int(float(max_duration_s) * SAMPLE_RATE)
-
-    def blocks():
-        total = 0
-        for block in stream_blocks(path):
-            if limit is not None:
-                block = block[:max(limit - total, 0)]
-            total += block.size
-            if block.size:
-                yield block
-            if limit is not None and total >= limit:
-                return
-
-    for start_s, end_s, samples in iter_segments(blocks(), hop_s):
+    blocks = (block for block, _ in capped_blocks(stream_blocks(path), limit) if block.size)
+    for start_s, end_s, samples in iter_segments(blocks, hop_s):
         if abs(start_s - segment.start_s) < TIME_TOLERANCE_S:
             if abs(end_s - segment.end_s) < TIME_TOLERANCE_S:
                 return np.array(samples)
