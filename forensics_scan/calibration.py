@@ -66,24 +66,24 @@ def choose_threshold(labels, scores, max_false_alarm: Optional[float] = None) ->
     """
     labels = np.asarray(labels, dtype=np.int64)
     scores = np.asarray(scores, dtype=np.float64)
+    genuine, fake = scores[labels == 0], scores[labels == 1]
+    both = bool(genuine.size and fake.size)
+    equal_error, eer_threshold = eer(labels, scores) if both else (None, None)
     if max_false_alarm is None:
-        if len(set(labels.tolist())) < 2:
+        if not both:
             raise ValueError("the EER threshold needs genuine and synthetic files; "
                              "give --max-false-alarm to calibrate on genuine files alone")
-        _, threshold = eer(labels, scores)
-        rule = "validation EER point"
+        threshold, rule = eer_threshold, "validation EER point"
     else:
-        threshold = threshold_for_false_alarm(scores[labels == 0], max_false_alarm)
+        threshold = threshold_for_false_alarm(genuine, max_false_alarm)
         rule = f"false-alarm rate <= {max_false_alarm:.2%} on genuine files"
-    genuine = scores[labels == 0]
-    fake = scores[labels == 1]
     result = {"threshold": float(threshold), "rule": rule,
               "n_genuine": int(genuine.size), "n_fake": int(fake.size),
-              "false_alarm_rate": float(np.mean(genuine >= threshold)),
-              "miss_rate": float(np.mean(fake < threshold)) if fake.size else None}
-    if genuine.size and fake.size:
-        result["eer"] = float(eer(labels, scores)[0])
-        result["balanced_accuracy"] = rates_at(labels, scores, threshold)["balanced_accuracy"]
+              "false_alarm_rate": float(np.mean(genuine >= threshold)), "miss_rate": None}
+    if both:
+        rates = rates_at(labels, scores, threshold)
+        result.update(miss_rate=rates["miss_rate"], eer=equal_error,
+                      balanced_accuracy=rates["balanced_accuracy"])
     return result
 
 
