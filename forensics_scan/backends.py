@@ -32,7 +32,7 @@ import itertools
 import os
 import socket
 import threading
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from typing import Iterator, List, Optional, Sequence, Tuple
 
@@ -247,24 +247,16 @@ class _OneThreadPerLibrary:
 
 
 def _limit_threads(engine: str):
-    from threadpoolctl import threadpool_limits
+    """Apply the scanner's own one-thread limits; returns the function that lifts them."""
+    from .scan import blas_one_thread, torch_one_thread
 
-    limits = threadpool_limits(limits=1)
-    torch_threads = None
+    stack = ExitStack()
+    stack.enter_context(blas_one_thread())
     if engine == "torch":
-        import torch
+        import torch  # noqa: F401  (imported first, so that its thread count is limited too)
 
-        torch_threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-
-    def restore() -> None:
-        limits.restore_original_limits()
-        if torch_threads is not None:
-            import torch
-
-            torch.set_num_threads(torch_threads)
-
-    return restore
+        stack.enter_context(torch_one_thread())
+    return stack.close
 
 
 _ONE_THREAD_PER_LIBRARY = _OneThreadPerLibrary()

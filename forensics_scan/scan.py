@@ -107,7 +107,7 @@ def scan_paths(paths: Sequence[str], model_path: str, options: ScanOptions = Sca
     if progress:
         progress(0, len(paths), "")
     with ExitStack() as stack:
-        stack.enter_context(_blas_one_thread())
+        stack.enter_context(blas_one_thread())
         model = stack.enter_context(_Model(checkpoint, options))
         workers = stack.enter_context(_Workers(model, _effective_jobs(options.jobs)))
         pending: deque = deque()
@@ -179,7 +179,7 @@ class _Model:
                 if self.scorer is None:
                     scorer = self.stack.enter_context(open_scorer(
                         self.model_path, self.options.engine, self.options.cache_dir))
-                    self.stack.enter_context(_torch_one_thread())
+                    self.stack.enter_context(torch_one_thread())
                     self.scorer = scorer
         return self.scorer.score(features)
 
@@ -224,7 +224,7 @@ def _done(value) -> Future:
 
 
 @contextmanager
-def _blas_one_thread() -> Iterator[None]:
+def blas_one_thread() -> Iterator[None]:
     # Each worker thread runs its kernels itself: a thread pool inside BLAS (or torch,
     # below) would oversubscribe the cores the workers already fill, and a different
     # thread count could change the rounding of a score.
@@ -235,7 +235,7 @@ def _blas_one_thread() -> Iterator[None]:
 
 
 @contextmanager
-def _torch_one_thread() -> Iterator[None]:
+def torch_one_thread() -> Iterator[None]:
     import sys
 
     torch = sys.modules.get("torch")  # imported by the torch engine, never for onnx

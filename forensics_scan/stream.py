@@ -17,7 +17,6 @@ read that delivered it returned) to the moment its line was written.
 """
 
 import struct
-import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -293,15 +292,7 @@ def one_thread() -> Iterator[None]:
     the project's loaded 2-core machine: 285 ms per window with torch's default two
     threads, 4 ms with one.
     """
-    from threadpoolctl import threadpool_limits
+    from .scan import blas_one_thread, torch_one_thread
 
-    torch = sys.modules.get("torch")  # loaded by the torch engine; never imported here
-    previous = torch.get_num_threads() if torch is not None else None
-    try:
-        with threadpool_limits(limits=1):
-            if torch is not None:
-                torch.set_num_threads(1)
-            yield
-    finally:
-        if torch is not None:
-            torch.set_num_threads(previous)
+    with blas_one_thread(), torch_one_thread():  # torch only if the engine loaded it
+        yield
