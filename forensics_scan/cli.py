@@ -428,16 +428,24 @@ def export(model_path, onnx_path, script_path):
 @click.option("--neural", multiple=True, type=click.Path(exists=True, file_okay=False),
               help="Folder of existing vocoded twins with a MANIFEST.csv to merge in.")
 @click.option("--generators", help="Comma-separated generator names (default: all available).")
+@click.option("--fraction", default=1.0, show_default=True,
+              type=click.FloatRange(0, 100, min_open=True),
+              help="Synthetic audio to make, as a multiple of the genuine audio's duration.")
+@click.option("--tts-share", default=0.175, show_default=True, type=click.FloatRange(0, 1),
+              help="Part of the synthetic audio spoken by TTS generators.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--jobs", "-j", default=1, show_default=True)
-def build_dataset(real_dir, out_dir, neural, generators, seed, jobs):
+def build_dataset(real_dir, out_dir, neural, generators, fraction, tts_share, seed, jobs):
     """Make synthetic training speech from the genuine recordings in REAL_DIR."""
     from .dataset import build_dataset as build
 
     names = [name.strip() for name in generators.split(",")] if generators else None
-    manifest = build(real_dir, out_dir, neural_dirs=neural, generators=names, seed=seed,
-                     jobs=jobs, progress=lambda done, total: click.echo(
-                         f"\r{done}/{total}", nl=False, err=True))
+
+    def progress(done, total):
+        click.echo(f"\r{done}/{total}", nl=False, err=True)
+
+    manifest = build(real_dir, out_dir, neural_dirs=neural, generators=names, fraction=fraction,
+                     tts_share=tts_share, seed=seed, jobs=jobs, progress=progress)
     click.echo(f"\nwrote {manifest}", err=True)
 
 

