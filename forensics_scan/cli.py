@@ -427,7 +427,8 @@ def export(model_path, onnx_path, script_path):
 @click.argument("out_dir", type=click.Path(file_okay=False))
 @click.option("--neural", multiple=True, type=click.Path(exists=True, file_okay=False),
               help="Folder of existing vocoded twins with a MANIFEST.csv to merge in.")
-@click.option("--generators", help="Comma-separated generator names (default: all available).")
+@click.option("--generators", help="Comma-separated generator names (default: all available "
+              "but kokoro, a neural TTS at about 1.7x real time: name it to use it).")
 @click.option("--fraction", default=1.0, show_default=True,
               type=click.FloatRange(0, 100, min_open=True),
               help="Synthetic audio to make, as a multiple of the genuine audio's duration.")

@@ -106,7 +106,7 @@ def build_dataset(real_dir: str, out_dir: str, *, neural_dirs: Sequence[str] = (
         their clips are listed in place and count towards the fake budget.
     generators : iterable of str, optional
         Names from ``synthesis.GENERATORS`` to use (a comma-separated string works too);
-        all of them when None.
+        when None, every generator whose ``default`` is set (all but the slow Kokoro).
     fraction : float
         Total fake audio (neural + copy-synthesis + TTS) over genuine audio, in seconds.
     tts_share : float
@@ -176,7 +176,10 @@ def build_dataset(real_dir: str, out_dir: str, *, neural_dirs: Sequence[str] = (
 def _choose_generators(names) -> List[synthesis.Generator]:
     if isinstance(names, str):
         names = [name.strip() for name in names.split(",") if name.strip()]
-    names = sorted(synthesis.GENERATORS) if names is None else list(names)
+    if names is None:
+        names = sorted(name for name, generator in synthesis.GENERATORS.items()
+                       if generator.default)
+    names = list(names)
     unknown = [name for name in names if name not in synthesis.GENERATORS]
     if unknown:
         raise ValueError(f"unknown generator(s) {unknown}; known: {sorted(synthesis.GENERATORS)}")

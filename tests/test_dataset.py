@@ -1,4 +1,5 @@
 import csv
+import dataclasses
 import os
 import shutil
 
@@ -228,3 +229,11 @@ def test_kokoro_clips_are_neural_tts_grouped_by_voice(corpus, tmp_path):
         assert voice in synthesis.KOKORO_VOICES and not row["original"]
         info = sf.info(os.path.join(tmp_path, row["path"]))
         assert info.samplerate == SAMPLE_RATE and 0.7 <= info.duration <= 12.0
+
+
+def test_slow_kokoro_is_used_only_when_named(monkeypatch):
+    installed = dataclasses.replace(synthesis.GENERATORS["kokoro"], engine="", module="")
+    monkeypatch.setitem(synthesis.GENERATORS, "kokoro", installed)  # as if installed
+    default = {generator.name for generator in dataset._choose_generators(None)}
+    assert "kokoro" not in default and {"world_dio", "griffin_lim_mel80"} <= default
+    assert [g.name for g in dataset._choose_generators(["kokoro"])] == ["kokoro"]
