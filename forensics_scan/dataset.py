@@ -329,8 +329,8 @@ def _plan_tts(names: List[str], budget_s: float, rng: np.random.Generator) -> Li
         estimate_s = TTS_LEAD_SECONDS + len(text.split()) * TTS_SECONDS_PER_WORD * stretch
         out_rel = f"fake/{name}/tts_{len(tasks):05d}.flac"
         min_s = round(float(rng.uniform(*TTS_MIN_SECONDS)), 3)
-        tasks.append(_Task(out_rel, name, text, options,
-                           f"tts:{generator.family or generator.engine}:{options['voice']}", "", min_s))
+        group = f"tts:{generator.family or generator.engine}:{options['voice']}"
+        tasks.append(_Task(out_rel, name, text, options, group, "", min_s))
         assigned[name] += max(estimate_s, min_s)
         spent += max(estimate_s, min_s)
     return tasks

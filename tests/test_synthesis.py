@@ -138,6 +138,8 @@ def test_kokoro_refuses_an_unknown_voice_and_empty_text():
         synthesis.kokoro_tts("hello", voice="af_heart")
     with pytest.raises(ValueError, match="empty"):
         synthesis.kokoro_tts("  ")
+    with pytest.raises(ValueError, match="mix"):
+        synthesis.kokoro_tts("hello", blend="jm_kumo", mix=1.5)
 
 
 def test_kokoro_voice_options_blend_two_different_shipped_voices():
