@@ -19,16 +19,8 @@ $FSCAN build-dataset "$SHARED/real" "$WORK/dataset" --neural "$SHARED/synthetic_
 # The Debian TTS clips (espeak-ng, flite, festival) are the only synthetic clips without a
 # genuine twin of the same channel: a source shortcut (see models/MODEL_CARD.md). Train
 # without them.
-python3 - "$WORK/dataset/MANIFEST.csv" "$WORK/dataset/MANIFEST_notts.csv" <<'PY'
-import csv, sys
-with open(sys.argv[1], newline="") as source:
-    rows = list(csv.DictReader(source))
-keep = [row for row in rows if not row["system"].startswith(("espeak", "flite", "festival"))]
-with open(sys.argv[2], "w", newline="") as target:
-    writer = csv.DictWriter(target, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(keep)
-PY
+python3 scripts/combine_manifests.py "$WORK/dataset/MANIFEST_notts.csv" \
+    "$WORK/dataset/MANIFEST.csv" --drop espeak,flite,festival
 $FSCAN train "$WORK/dataset/MANIFEST_notts.csv" --out "$WORK/models/lcnn_trained.safetensors" \
     --epochs 20 --patience 5 --augment-copies 1 --seed 0 --jobs 2 --cache-dir "$WORK/cache"
 # threshold: at most 5 % of the validation split's genuine files flagged

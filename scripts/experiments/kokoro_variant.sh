@@ -13,24 +13,9 @@ FSCAN=${FSCAN:-fscan}
 
 $FSCAN build-dataset "$SHARED/real" "$WORK/kokoro" --generators kokoro --fraction 0.3 \
     --tts-share 1 --seed 0 --jobs 2
-python3 - "$WORK/dataset/MANIFEST_notts.csv" "$WORK/kokoro/MANIFEST.csv" \
-    "$WORK/dataset/MANIFEST_kokoro.csv" <<'PY'
-import csv, os, sys
-def rows(path):
-    with open(path, newline="") as source:
-        return list(csv.DictReader(source))
-base, kokoro, target = sys.argv[1:]
-table = rows(base)
-for row in rows(kokoro):
-    if row["system"] == "kokoro":  # its path, relative to the new table's folder
-        row["path"] = os.path.relpath(os.path.join(os.path.dirname(kokoro), row["path"]),
-                                      os.path.dirname(target))
-        table.append(row)
-with open(target, "w", newline="") as handle:
-    writer = csv.DictWriter(handle, fieldnames=list(table[0]))
-    writer.writeheader()
-    writer.writerows(table)
-PY
+# the bundled table plus the Kokoro clips (their genuine rows are already in it)
+python3 scripts/combine_manifests.py "$WORK/dataset/MANIFEST_kokoro.csv" \
+    "$WORK/dataset/MANIFEST_notts.csv" "$WORK/kokoro/MANIFEST.csv"
 $FSCAN train "$WORK/dataset/MANIFEST_kokoro.csv" --out "$WORK/models/kokoro.safetensors" \
     --epochs 20 --patience 5 --augment-copies 1 --seed 0 --jobs 2 --cache-dir "$WORK/cache"
 $FSCAN evaluate "$SHARED/eval_public/MANIFEST.csv" --model "$WORK/models/kokoro.safetensors" \

@@ -1,0 +1,45 @@
+"""Join training manifests into one, optionally leaving systems out.
+
+    python scripts/combine_manifests.py OUT.csv IN.csv [IN.csv ...] [--drop espeak,flite]
+
+Rows keep their columns and order (first manifest first). A relative path is rewritten
+relative to OUT's folder, so a clip is found wherever the table is written; a clip listed
+twice (the genuine rows every `fscan build-dataset` manifest repeats) is kept once. Rows
+whose ``system`` starts with one of the ``--drop`` prefixes are left out.
+"""
+import argparse
+import csv
+import os
+
+
+def combine(out_path, in_paths, drop=()):
+    out_dir = os.path.dirname(os.path.abspath(out_path))
+    seen, table, columns = set(), [], None
+    for in_path in in_paths:
+        in_dir = os.path.dirname(os.path.abspath(in_path))
+        with open(in_path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            columns = columns or reader.fieldnames
+            for row in reader:
+                where = os.path.normpath(os.path.join(in_dir, row["path"]))
+                if row["system"].startswith(tuple(drop)) or where in seen:
+                    continue
+                seen.add(where)
+                if not os.path.isabs(row["path"]):
+                    row["path"] = os.path.relpath(where, out_dir)
+                table.append(row)
+    with open(out_path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(table)
+    return len(table)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out")
+    parser.add_argument("inputs", nargs="+")
+    parser.add_argument("--drop", default="", help="comma-separated system-name prefixes")
+    arguments = parser.parse_args()
+    prefixes = [prefix for prefix in arguments.drop.split(",") if prefix]
+    print(f"{arguments.out}: {combine(arguments.out, arguments.inputs, prefixes)} rows")

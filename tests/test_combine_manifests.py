@@ -1,0 +1,45 @@
+import csv
+import importlib.util
+import os
+
+_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                     "scripts", "combine_manifests.py")
+_spec = importlib.util.spec_from_file_location("combine_manifests", _PATH)
+combine_manifests = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(combine_manifests)
+
+COLUMNS = ["path", "label", "system", "group", "original"]
+
+
+def write(path, rows):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS)
+        writer.writerows(rows)
+
+
+def read(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_joins_rewrites_relative_paths_keeps_a_clip_once_and_drops_systems(tmp_path):
+    genuine = str(tmp_path / "real" / "a.flac")  # absolute, as build-dataset writes genuine rows
+    write(tmp_path / "first" / "MANIFEST.csv", [
+        [genuine, "real", "bonafide", "spk", ""],
+        ["fake/world_dio/a.flac", "fake", "world_dio", "spk", genuine],
+        ["fake/espeak_ng/tts_00000.flac", "fake", "espeak_ng", "tts:espeak-ng:en", ""]])
+    write(tmp_path / "second" / "MANIFEST.csv", [
+        [genuine, "real", "bonafide", "spk", ""],
+        ["fake/kokoro/tts_00000.flac", "fake", "kokoro", "tts:kokoro:jm_kumo", ""]])
+    out = tmp_path / "first" / "joined.csv"
+    count = combine_manifests.combine(str(out), [str(tmp_path / "first" / "MANIFEST.csv"),
+                                                 str(tmp_path / "second" / "MANIFEST.csv")],
+                                      drop=["espeak", "flite"])
+    rows = read(out)
+    assert count == len(rows) == 3
+    assert [row["path"] for row in rows] == [
+        genuine, "fake/world_dio/a.flac",
+        os.path.join("..", "second", "fake", "kokoro", "tts_00000.flac")]
+    assert list(rows[0]) == COLUMNS and rows[1]["original"] == genuine
