@@ -1,5 +1,6 @@
 """Command line: ``fscan PATHS`` scans; ``stream`` scores live audio from a pipe;
-``train``, ``evaluate``, ``export`` and ``build-dataset`` make and check the model.
+``train``, ``evaluate``, ``export`` and ``build-dataset`` make and check the model;
+``train-vocoder`` makes the neural vocoder that ``build-dataset`` can use.
 
 Only click is imported at module level so that ``fscan --help`` is instant; every
 command imports what it needs when it runs.
@@ -27,7 +28,7 @@ Exit codes:
   2  usage error, missing input path, no audio found, or unusable model
 
 A folder named like a command (train, evaluate, calibrate, export, build-dataset,
-scan, stream) is taken as the command: write ./train or use 'fscan scan train'.
+train-vocoder, scan, stream) is taken as the command: write ./train or use 'fscan scan train'.
 """
 
 
@@ -448,6 +449,40 @@ def build_dataset(real_dir, out_dir, neural, generators, fraction, tts_share, se
     manifest = build(real_dir, out_dir, neural_dirs=neural, generators=names, fraction=fraction,
                      tts_share=tts_share, seed=seed, jobs=jobs, progress=progress)
     click.echo(f"\nwrote {manifest}", err=True)
+
+
+@main.command("train-vocoder")
+@click.argument("real_dirs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="Checkpoint to write (safetensors).")
+@click.option("--minutes", default=60.0, show_default=True, type=click.FloatRange(0, min_open=True),
+              help="Training time budget (wall clock).")
+@click.option("--audio-minutes", default=30.0, show_default=True,
+              type=click.FloatRange(0, min_open=True),
+              help="Genuine audio to train on, drawn at random from REAL_DIRS.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--threads", default=2, show_default=True, type=click.IntRange(1))
+def train_vocoder(real_dirs, out_path, minutes, audio_minutes, seed, threads):
+    """Train the small neural source-filter vocoder used by the 'nsf' generator of
+    build-dataset on genuine speech in REAL_DIRS."""
+    import torch
+
+    from .vocoder import load_training_clips, train_vocoder as train
+
+    torch.set_num_threads(threads)
+    clips = load_training_clips(real_dirs, audio_minutes, seed)
+    if not clips:
+        _fail(f"no decodable audio under {', '.join(real_dirs)}")
+
+    def progress(step, elapsed_s, loss):
+        click.echo(f"step {step}  {elapsed_s / 60:.1f} min  loss {loss:.3f}", err=True)
+
+    try:
+        summary = train(clips, out_path, minutes=minutes, seed=seed, progress=progress)
+    except ValueError as error:
+        _fail(str(error))
+    click.echo(f"wrote {out_path}: {summary['steps']} steps, loss {summary['final_loss']}",
+               err=True)
 
 
 def _cache_dir(cache_dir, no_cache: bool, backend: str, engine: str):

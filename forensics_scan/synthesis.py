@@ -347,6 +347,61 @@ def _excitation(f0: np.ndarray, n_samples: int, hop: int, rng: np.random.Generat
     return np.where(voiced, excitation, rng.standard_normal(n_samples))
 
 
+
+NSF_VOCODER_ENV = "FSCAN_NSF_VOCODER"
+
+
+def nsf_vocoder_path() -> str:
+    """The NSF vocoder checkpoint the ``nsf`` generator uses: ``$FSCAN_NSF_VOCODER``, or
+    ``nsf_vocoder.safetensors`` beside the bundled detector."""
+    from .checkpoint import bundled_model_path
+
+    return os.environ.get(NSF_VOCODER_ENV) or os.path.join(
+        os.path.dirname(bundled_model_path()), "nsf_vocoder.safetensors")
+
+
+def nsf_vocoder(audio: np.ndarray, *, checkpoint: str, checkpoint_sha256: str = "",
+                seed: int = 0) -> np.ndarray:
+    """Copy-synthesis through fscan's own neural source-filter vocoder (``vocoder.py``,
+    trained by ``fscan train-vocoder``): the neural counterpart of ``world_dio``.
+    ``checkpoint_sha256``, when given, must match the file: a plan made with other
+    weights is refused instead of silently mixing two vocoders."""
+    from . import vocoder
+
+    x = _check_input(audio)
+    if checkpoint_sha256 and _sha256(checkpoint) != checkpoint_sha256:
+        raise GeneratorUnavailable(f"{checkpoint} is not the vocoder this clip was planned "
+                                   f"with (sha256 {checkpoint_sha256})")
+    model = _nsf_model(checkpoint)
+    return _finish(vocoder.copy_synthesis(model, x, seed=seed), x.size, rms(x))
+
+
+def _nsf_options(rng: np.random.Generator) -> dict:
+    path = nsf_vocoder_path()
+    digest = _sha256(path) if os.path.isfile(path) else ""  # missing: see Generator.missing
+    return {"checkpoint": path, "checkpoint_sha256": digest, **_seed(rng)}
+
+
+def _sha256(path: str) -> str:
+    from .checkpoint import file_sha256
+
+    return file_sha256(path)
+
+
+@functools.lru_cache(maxsize=2)
+def _nsf_model(checkpoint: str):
+    import torch
+
+    from . import vocoder
+
+    torch.set_num_threads(1)  # one generator per worker process, as for the BLAS pools
+    try:
+        return vocoder.load_vocoder(checkpoint)
+    except (OSError, ValueError) as error:
+        raise GeneratorUnavailable(f"NSF vocoder {checkpoint} cannot be loaded: {error}") \
+            from error
+
+
 # ------------------------------------------------------------------------------ TTS
 
 def espeak_tts(text: str, *, voice: str = "en-us", rate_wpm: int = 175, pitch: int = 50,
@@ -589,6 +644,7 @@ class Generator:
     description: str = ""
     family: str = ""  # TTS: first part of the split group, when not the engine's name
     default: bool = True  # used when no generators are named (False: slow, opt-in)
+    weights: Optional[Callable[[], str]] = None  # path of a model file it needs
 
     def missing(self) -> str:
         """What is not installed for this generator, or "" when it can run."""
@@ -596,6 +652,9 @@ class Generator:
             return f"program {self.engine} is not installed"
         if self.module and importlib.util.find_spec(self.module) is None:
             return f"Python package {self.module} is not installed (pip install fscan[dataset])"
+        if self.weights is not None and not os.path.isfile(self.weights()):
+            return (f"model file {self.weights()} not found (fscan train-vocoder, or set "
+                    f"{NSF_VOCODER_ENV})")
         return ""
 
     def available(self) -> bool:
@@ -672,6 +731,10 @@ GENERATORS = {g.name: g for g in (
           "Griffin-Lim (32 it.) from an 80-bin mel spectrogram, pinv inversion"),
     _copy("lpc18", lpc_vocoder, lambda rng: {"order": 18, **_seed(rng)},
           "order-18 LPC vocoder, pulse/noise excitation"),
+    Generator("nsf", COPY_SYNTHESIS, nsf_vocoder,
+              _nsf_options, "", "pyworld",
+              "fscan's neural source-filter vocoder (fscan train-vocoder), DIO F0",
+              default=False, weights=nsf_vocoder_path),
     Generator("espeak_ng", TTS, espeak_tts, _espeak_options, "espeak-ng", "",
               "espeak-ng formant TTS, English accents x voice variants, random rate/pitch"),
     *(Generator(f"flite_{voice}", TTS, flite_tts, _flite_options(voice), "flite", "",

@@ -28,8 +28,22 @@ def vowel(seconds=1.0, seed=0, level=0.1):
     return (level * signal / np.sqrt(np.mean(signal ** 2))).astype(np.float32)
 
 
+@pytest.fixture
+def untrained_nsf_vocoder(tmp_path, monkeypatch):
+    """The nsf generator needs weights: random ones are enough to test its plumbing."""
+    pytest.importorskip("pyworld")
+    from forensics_scan import vocoder
+
+    path = tmp_path / "nsf.safetensors"
+    vocoder._save(vocoder.NSFVocoder(), str(path), 0, 0.0, None, 0.0)
+    monkeypatch.setenv(synthesis.NSF_VOCODER_ENV, str(path))
+    return path
+
+
 @pytest.mark.parametrize("name", COPY_NAMES)
-def test_copy_synthesis_keeps_length_and_level_but_changes_the_signal(name):
+def test_copy_synthesis_keeps_length_and_level_but_changes_the_signal(name, request):
+    if name == "nsf":
+        request.getfixturevalue("untrained_nsf_vocoder")
     source = vowel()
     generator = synthesis.GENERATORS[name]
     output = generator(source, **generator.sample_options(np.random.default_rng(1)))
