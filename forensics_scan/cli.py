@@ -460,9 +460,11 @@ def build_dataset(real_dir, out_dir, neural, generators, fraction, tts_share, se
 @click.option("--audio-minutes", default=30.0, show_default=True,
               type=click.FloatRange(0, min_open=True),
               help="Genuine audio to train on, drawn at random from REAL_DIRS.")
+@click.option("--max-steps", type=click.IntRange(1),
+              help="Stop after this many steps (repeatable runs: give --minutes to spare).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--threads", default=2, show_default=True, type=click.IntRange(1))
-def train_vocoder(real_dirs, out_path, minutes, audio_minutes, seed, threads):
+def train_vocoder(real_dirs, out_path, minutes, audio_minutes, max_steps, seed, threads):
     """Train the small neural source-filter vocoder used by the 'nsf' generator of
     build-dataset on genuine speech in REAL_DIRS."""
     import torch
@@ -478,7 +480,8 @@ def train_vocoder(real_dirs, out_path, minutes, audio_minutes, seed, threads):
         click.echo(f"step {step}  {elapsed_s / 60:.1f} min  loss {loss:.3f}", err=True)
 
     try:
-        summary = train(clips, out_path, minutes=minutes, seed=seed, progress=progress)
+        summary = train(clips, out_path, minutes=minutes, seed=seed, max_steps=max_steps,
+                        progress=progress)
     except ValueError as error:
         _fail(str(error))
     click.echo(f"wrote {out_path}: {summary['steps']} steps, loss {summary['final_loss']}",

@@ -13,7 +13,7 @@ Model (``NSFVocoder``), 10 ms frames at 16 kHz:
 
 * **condition**: 80-bin log-Mel (1024-point FFT) and log F0 (WORLD DIO + StoneMask, 0 when
   unvoiced) through two convolutions over frames;
-* **source**: sines at F0 and its harmonics (amplitude 0.1, random initial phase) plus
+* **source**: sines at F0 and its harmonics up to 7.8 kHz (amplitude 0.1, random phase) plus
   Gaussian noise (loud when unvoiced), merged by one learned linear layer and ``tanh``;
 * **filter**: blocks of gated, dilated 1-D convolutions at the sample rate, each fed the
   condition, each adding its output to the waveform it was given.
@@ -46,6 +46,7 @@ WORK_RMS = 0.05  # about -26 dBFS: every clip is analysed and trained at this le
 SINE_AMPLITUDE = 0.1
 NOISE_VOICED, NOISE_UNVOICED = 0.003, SINE_AMPLITUDE / 3
 LOG_F0_MEAN, LOG_F0_SCALE = math.log(150.0), 0.5  # centres log F0 of speech near 0
+NYQUIST_MARGIN_HZ = 7800.0
 STFT_RESOLUTIONS = ((1024, 256), (512, 128), (256, 64))  # (n_fft, hop) of the loss
 
 
@@ -57,7 +58,7 @@ class VocoderConfig:
     filter_channels: int = 16
     blocks: int = 2
     layers_per_block: int = 8
-    harmonics: int = 7
+    harmonics: int = 32  # those above 7.8 kHz are muted, so low voices get them all
 
 
 # ------------------------------------------------------------------------- analysis
@@ -158,10 +159,11 @@ class NSFVocoder(nn.Module):
         voiced = (f0 > 0).float()
         k = torch.arange(1, self.config.harmonics + 1, dtype=f0.dtype)
         start = torch.rand(batch, 1, self.config.harmonics, generator=generator) * 2 * math.pi
-        # phase in cycles, wrapped so that the cumulative sum stays accurate
-        cycles = torch.remainder(torch.cumsum(f0 / SAMPLE_RATE, dim=1), 1.0)
+        # phase in cycles, summed in float64: a float32 sum drifts over a long clip
+        cycles = torch.remainder(torch.cumsum(f0.double() / SAMPLE_RATE, dim=1), 1.0).float()
         sines = SINE_AMPLITUDE * torch.sin(2 * math.pi * cycles.unsqueeze(-1) * k + start)
-        sines = sines * voiced.unsqueeze(-1)
+        audible = (f0.unsqueeze(-1) * k < NYQUIST_MARGIN_HZ).float()  # no aliased harmonics
+        sines = sines * (voiced.unsqueeze(-1) * audible)
         noise_level = NOISE_VOICED * voiced + NOISE_UNVOICED * (1 - voiced)
         noise = torch.randn(batch, n, generator=generator) * noise_level
         return torch.cat([sines + noise.unsqueeze(-1), noise.unsqueeze(-1)], dim=-1)
@@ -247,9 +249,10 @@ def train_vocoder(clips: Sequence[np.ndarray], out_path: str, *, minutes: float 
         run that is stopped still leaves a usable model).
     minutes : float
         Training time budget. The learning rate follows a cosine down to a tenth of
-        ``learning_rate`` over that budget.
+        ``learning_rate`` over the budget (time or steps, whichever runs out first).
     max_steps : int, optional
-        Stop after this many steps even when time is left (tests, quick checks).
+        Stop after this many steps even when time is left: with a generous ``minutes``
+        this makes a run repeatable on any machine.
     progress : callable, optional
         Called as ``progress(step, elapsed_s, loss)`` every 50 steps.
 
@@ -276,7 +279,8 @@ def train_vocoder(clips: Sequence[np.ndarray], out_path: str, *, minutes: float 
     step, smoothed = 0, None
     while (elapsed := time.monotonic() - started) < budget_s and step != max_steps:
         mel, f0, target = _batch(prepared, weights, batch_size, window_frames, rng)
-        cosine = 0.5 * (1 + math.cos(math.pi * elapsed / budget_s))
+        done = max(elapsed / budget_s, step / max_steps if max_steps else 0.0)
+        cosine = 0.5 * (1 + math.cos(math.pi * done))
         for group in optimiser.param_groups:
             group["lr"] = learning_rate * (0.1 + 0.9 * cosine)
         loss = stft_loss(model(mel, f0), target)
