@@ -9,8 +9,9 @@ Recipe (``build_dataset``)
    ``neural_dirs`` manifests (neural-vocoder twins, referenced in place, never copied)
    count first; ``tts_share`` of the total goes to TTS; copy-synthesis makes up the rest.
 3. **Copy-synthesis twins.** Genuine clips are visited in a seeded random order; each
-   gets one classical vocoder (two with probability ``two_generator_share``), always the
-   generator with the least audio so far, until the budget is spent. A twin is written to
+   gets one vocoder (two with probability ``two_generator_share``; classical ones by
+   default, fscan's neural ``nsf`` when named), always the generator with the least
+   audio so far, until the budget is spent. A twin is written to
    ``fake/<generator>/<original's relative path>.flac`` at its original's RMS and inherits
    its original's group, so a twin never crosses a train/validation split.
 4. **TTS.** Sentences composed here (keywords, commands, wake words, digit strings and

@@ -3,8 +3,9 @@
 Two kinds of generator live here:
 
 * **copy-synthesis** (``kind == COPY_SYNTHESIS``): analyse a genuine 16 kHz clip and
-  resynthesise it with a classical vocoder (WORLD, Griffin-Lim, LPC). Speaker, words,
-  channel and duration stay those of the original, so the only thing a detector can
+  resynthesise it with a classical vocoder (WORLD, Griffin-Lim, LPC) or fscan's own
+  neural source-filter vocoder (``nsf``, see vocoder.py). Speaker, words, channel and
+  duration stay those of the original, so the only thing a detector can
   learn from the pair is the vocoder. The output is rescaled to the RMS of its source.
 * **TTS** (``kind == TTS``): speak a text with espeak-ng, flite or festival, run as
   subprocesses, or with Kokoro, a neural TTS run in-process with onnxruntime; resampled
