@@ -348,7 +348,6 @@ def _excitation(f0: np.ndarray, n_samples: int, hop: int, rng: np.random.Generat
     return np.where(voiced, excitation, rng.standard_normal(n_samples))
 
 
-
 NSF_VOCODER_ENV = "FSCAN_NSF_VOCODER"
 
 

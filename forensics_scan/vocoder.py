@@ -327,12 +327,16 @@ def _save(model: NSFVocoder, out_path: str, steps: int, seconds: float, loss, au
 # ------------------------------------------------------------------------ synthesis
 
 def load_vocoder(path: str) -> NSFVocoder:
-    """Load a checkpoint written by ``train_vocoder`` (no pickle is executed)."""
-    from safetensors import safe_open
+    """Load a checkpoint written by ``train_vocoder`` (no pickle is executed); raises
+    ``ValueError`` for any other file and ``OSError`` when it cannot be read."""
+    from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
-    with safe_open(path, framework="pt") as handle:
-        metadata = handle.metadata() or {}
+    try:
+        with safe_open(path, framework="pt") as handle:
+            metadata = handle.metadata() or {}
+    except SafetensorError as error:
+        raise ValueError(f"{path} is not a readable safetensors file: {error}") from error
     if metadata.get("kind") != "fscan-nsf-vocoder":
         raise ValueError(f"{path} is not an fscan NSF vocoder checkpoint")
     model = NSFVocoder(VocoderConfig(**json.loads(metadata["config"])))

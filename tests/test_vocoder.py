@@ -73,6 +73,10 @@ def test_a_checkpoint_round_trips_and_foreign_files_are_refused(trained, tmp_pat
     save_file({"w": torch.zeros(2)}, str(foreign), {"format": "something else"})
     with pytest.raises(ValueError, match="not an fscan NSF vocoder"):
         vocoder.load_vocoder(str(foreign))
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"not a checkpoint" * 8)
+    with pytest.raises(ValueError, match="not a readable safetensors file"):
+        vocoder.load_vocoder(str(garbage))
 
 
 def test_silent_or_short_clips_give_no_training_window():
@@ -104,6 +108,10 @@ def test_nsf_generator_without_weights_says_how_to_get_them(tmp_path, monkeypatc
     monkeypatch.setenv(synthesis.NSF_VOCODER_ENV, str(tmp_path / "missing.safetensors"))
     assert "fscan train-vocoder" in synthesis.GENERATORS["nsf"].missing()
     assert not synthesis.GENERATORS["nsf"].default  # opt-in: needs a trained vocoder
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(b"\x00" * 64)
+    with pytest.raises(synthesis.GeneratorUnavailable, match="cannot be loaded"):
+        synthesis.nsf_vocoder(voice(150, 0.5), checkpoint=str(corrupt))
 
 
 def test_cli_trains_a_vocoder_and_rejects_a_folder_without_audio(tmp_path):
