@@ -383,6 +383,13 @@ def _nsf_options(rng: np.random.Generator) -> dict:
 
 
 def _sha256(path: str) -> str:
+    # every planned clip checks its vocoder: hash a file once per version, not per clip
+    stat = os.stat(path)
+    return _sha256_of_version(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _sha256_of_version(path: str, mtime_ns: int, size: int) -> str:
     from .checkpoint import file_sha256
 
     return file_sha256(path)

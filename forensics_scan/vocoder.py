@@ -217,9 +217,11 @@ class _Clip:
 
 def prepare_clip(audio: np.ndarray, window_frames: int) -> Optional[_Clip]:
     """Analyse one genuine clip for training; None when it holds no usable window."""
+    from .synthesis import SILENT_RMS, rms
+
     audio = np.asarray(audio, dtype=np.float64)
-    level = float(np.sqrt(np.mean(audio ** 2)))
-    if audio.size < window_frames * HOP or level <= 1e-6:
+    level = rms(audio)
+    if audio.size < window_frames * HOP or level <= SILENT_RMS:
         return None
     audio = audio[: (audio.size // HOP) * HOP] * (WORK_RMS / level)
     log_mel, f0 = analyse(audio)
@@ -346,9 +348,10 @@ def load_vocoder(path: str) -> NSFVocoder:
 
 def copy_synthesis(model: NSFVocoder, audio: np.ndarray, *, seed: int = 0) -> np.ndarray:
     """Resynthesise a 16 kHz clip through the vocoder; same length, at ``WORK_RMS``."""
+    from .synthesis import rms
+
     audio = np.asarray(audio, dtype=np.float64)
-    level = float(np.sqrt(np.mean(audio ** 2)))
-    log_mel, f0 = analyse(audio * (WORK_RMS / max(level, 1e-12)))
+    log_mel, f0 = analyse(audio * (WORK_RMS / max(rms(audio), 1e-12)))
     generator = torch.Generator().manual_seed(seed)
     with torch.inference_mode():
         output = model(torch.from_numpy(log_mel)[None], torch.from_numpy(f0)[None], generator)
