@@ -223,6 +223,100 @@ def world_coded(audio: np.ndarray, *, dims: int = 24, f0_scale: float = 1.0) -> 
     return _finish(y, x.size, rms(x))
 
 
+# A TTS system's vocoder is fed features predicted by an acoustic model, not analysed
+# from a recording, and those predictions are over-smoothed: trained to the mean, they
+# lose the frame-to-frame detail of real spectra and the micro-prosody of real F0. Plain
+# copy-synthesis never shows a detector that cue; the *_smoothed generators do.
+
+LOCAL_MEAN_S = 0.25  # detail is shrunk towards a moving average this long, not the
+# utterance mean, so pauses stay as quiet as in the original
+
+
+def oversmooth(frames: np.ndarray, *, frame_s: float, time_frames: int,
+               variance_scale: float) -> np.ndarray:
+    """Blur a log-spectral sequence the way a TTS acoustic model's prediction is blurred.
+
+    Parameters
+    ----------
+    frames : np.ndarray, shape (n_frames, n_bins)
+        Log spectra (log power or log magnitude), time along axis 0.
+    frame_s : float
+        Frame period in seconds.
+    time_frames : int
+        Length of the moving average over time (1 leaves the frames as they are).
+    variance_scale : float
+        Factor on what is left of each bin's deviation from its ``LOCAL_MEAN_S`` moving
+        average (1.0 keeps it, 0.0 flattens the spectrum to that average).
+
+    Returns
+    -------
+    np.ndarray, same shape, float64
+    """
+    from scipy.ndimage import uniform_filter1d
+
+    frames = np.asarray(frames, dtype=np.float64)
+    blurred = uniform_filter1d(frames, size=max(int(time_frames), 1), axis=0, mode="nearest")
+    local_frames = max(int(round(LOCAL_MEAN_S / frame_s)), 1)
+    local = uniform_filter1d(frames, size=local_frames, axis=0, mode="nearest")
+    return local + variance_scale * (blurred - local)
+
+
+def smooth_f0(f0_hz: np.ndarray, *, time_frames: int, variance_scale: float) -> np.ndarray:
+    """F0 without micro-prosody: log F0 averaged over ``time_frames`` voiced frames and its
+    deviation from the clip's mean scaled by ``variance_scale``; unvoiced frames stay 0."""
+    f0_hz = np.asarray(f0_hz, dtype=np.float64)
+    voiced = f0_hz > 0
+    if not voiced.any():
+        return f0_hz
+    log_f0 = np.log(np.where(voiced, f0_hz, 1.0))
+    kernel = np.ones(max(int(time_frames), 1))
+    # averaged over voiced neighbours only, so no run is pulled towards 0 Hz at its edges
+    total = np.convolve(np.where(voiced, log_f0, 0.0), kernel, mode="same")
+    count = np.convolve(voiced.astype(np.float64), kernel, mode="same")
+    smoothed = total / np.maximum(count, 1.0)
+    mean = log_f0[voiced].mean()
+    return np.where(voiced, np.exp(mean + variance_scale * (smoothed - mean)), 0.0)
+
+
+def world_smoothed(audio: np.ndarray, *, time_frames: int = 7, variance_scale: float = 0.7,
+                   f0_variance_scale: float = 0.8) -> np.ndarray:
+    """WORLD (DIO) fed an over-smoothed envelope, aperiodicity and F0 (see ``oversmooth``
+    and ``smooth_f0``): a statistical-parametric TTS voice speaking the original's words.
+
+    Parameters
+    ----------
+    audio : np.ndarray, shape (n,)
+        Genuine speech, 16 kHz.
+    time_frames : int
+        Moving average over 5 ms frames (7 = 35 ms).
+    variance_scale, f0_variance_scale : float
+        What is kept of the spectral detail and of the F0 movement (1.0: all of it).
+
+    Returns
+    -------
+    np.ndarray, shape (n,), float32
+    """
+    x = _check_input(audio)
+    pw = _pyworld()
+    f0, sp, ap = pw.wav2world(x, SAMPLE_RATE, frame_period=WORLD_FRAME_MS)
+    smooth = functools.partial(oversmooth, frame_s=WORLD_FRAME_MS / 1000.0,
+                               time_frames=time_frames, variance_scale=variance_scale)
+    sp = np.exp(smooth(np.log(np.maximum(sp, 1e-16))))
+    ap = np.clip(smooth(ap), 0.0, 1.0)
+    f0 = smooth_f0(f0, time_frames=time_frames, variance_scale=f0_variance_scale)
+    y = pw.synthesize(f0, np.ascontiguousarray(sp), np.ascontiguousarray(ap), SAMPLE_RATE,
+                      WORLD_FRAME_MS)
+    return _finish(y, x.size, rms(x))
+
+
+def _smoothing_options(rng: np.random.Generator, frame_ms: float) -> dict:
+    # 20-60 ms of blur and 50-90 % of the detail kept: from a strong acoustic model to
+    # an early one; F0 keeps 60-100 % of its movement
+    return {"time_frames": int(round(rng.uniform(20.0, 60.0) / frame_ms)),
+            "variance_scale": round(float(rng.uniform(0.5, 0.9)), 3),
+            "f0_variance_scale": round(float(rng.uniform(0.6, 1.0)), 3)}
+
+
 def griffin_lim_stft(audio: np.ndarray, *, n_fft: int = 512, n_iter: int = 32,
                      seed: int = 0) -> np.ndarray:
     """Griffin-Lim phase reconstruction from the STFT magnitude of ``audio``.
@@ -366,6 +460,27 @@ def nsf_vocoder(audio: np.ndarray, *, checkpoint: str, checkpoint_sha256: str = 
     trained by ``fscan train-vocoder``): the neural counterpart of ``world_dio``.
     ``checkpoint_sha256``, when given, must match the file: a plan made with other
     weights is refused instead of silently mixing two vocoders."""
+    return _nsf_copy(audio, checkpoint, checkpoint_sha256, seed, transform=None)
+
+
+def nsf_smoothed(audio: np.ndarray, *, checkpoint: str, checkpoint_sha256: str = "",
+                 seed: int = 0, time_frames: int = 4, variance_scale: float = 0.7,
+                 f0_variance_scale: float = 0.8) -> np.ndarray:
+    """``nsf_vocoder`` fed an over-smoothed log-Mel and F0 (10 ms frames; see
+    ``world_smoothed`` for the smoothing options): a neural TTS vocoder speaking an
+    acoustic model's prediction of the original."""
+    from . import vocoder
+
+    def smooth(log_mel, f0):
+        log_mel = oversmooth(log_mel.T, frame_s=vocoder.FRAME_PERIOD_MS / 1000.0,
+                             time_frames=time_frames, variance_scale=variance_scale).T
+        return log_mel, smooth_f0(f0, time_frames=time_frames,
+                                  variance_scale=f0_variance_scale)
+
+    return _nsf_copy(audio, checkpoint, checkpoint_sha256, seed, transform=smooth)
+
+
+def _nsf_copy(audio, checkpoint: str, checkpoint_sha256: str, seed: int, transform):
     from . import vocoder
 
     x = _check_input(audio)
@@ -373,7 +488,8 @@ def nsf_vocoder(audio: np.ndarray, *, checkpoint: str, checkpoint_sha256: str = 
         raise GeneratorUnavailable(f"{checkpoint} is not the vocoder this clip was planned "
                                    f"with (sha256 {checkpoint_sha256})")
     model = _nsf_model(checkpoint)
-    return _finish(vocoder.copy_synthesis(model, x, seed=seed), x.size, rms(x))
+    return _finish(vocoder.copy_synthesis(model, x, seed=seed, transform=transform), x.size,
+                   rms(x))
 
 
 def _nsf_options(rng: np.random.Generator) -> dict:
@@ -738,10 +854,18 @@ GENERATORS = {g.name: g for g in (
           "Griffin-Lim (32 it.) from an 80-bin mel spectrogram, pinv inversion"),
     _copy("lpc18", lpc_vocoder, lambda rng: {"order": 18, **_seed(rng)},
           "order-18 LPC vocoder, pulse/noise excitation"),
+    Generator("world_smoothed", COPY_SYNTHESIS, world_smoothed,
+              lambda rng: _smoothing_options(rng, WORLD_FRAME_MS), "", "pyworld",
+              "WORLD fed an over-smoothed envelope, aperiodicity and F0 (acoustic-model "
+              "blur)", default=False),
     Generator("nsf", COPY_SYNTHESIS, nsf_vocoder,
               _nsf_options, "", "pyworld",
               "fscan's neural source-filter vocoder (fscan train-vocoder), DIO F0",
               default=False, weights=nsf_vocoder_path),
+    Generator("nsf_smoothed", COPY_SYNTHESIS, nsf_smoothed,
+              lambda rng: {**_nsf_options(rng), **_smoothing_options(rng, 10.0)}, "",
+              "pyworld", "fscan's NSF vocoder fed an over-smoothed log-Mel and F0 "
+              "(acoustic-model blur)", default=False, weights=nsf_vocoder_path),
     Generator("espeak_ng", TTS, espeak_tts, _espeak_options, "espeak-ng", "",
               "espeak-ng formant TTS, English accents x voice variants, random rate/pitch"),
     *(Generator(f"flite_{voice}", TTS, flite_tts, _flite_options(voice), "flite", "",

@@ -346,12 +346,20 @@ def load_vocoder(path: str) -> NSFVocoder:
     return model.eval()
 
 
-def copy_synthesis(model: NSFVocoder, audio: np.ndarray, *, seed: int = 0) -> np.ndarray:
-    """Resynthesise a 16 kHz clip through the vocoder; same length, at ``WORK_RMS``."""
+def copy_synthesis(model: NSFVocoder, audio: np.ndarray, *, seed: int = 0,
+                   transform: Optional[Callable] = None) -> np.ndarray:
+    """Resynthesise a 16 kHz clip through the vocoder; same length, at ``WORK_RMS``.
+
+    ``transform``, when given, maps the analysed ``(log_mel, f0_hz)`` to the pair the
+    vocoder is fed (e.g. ``synthesis.oversmooth`` to mimic a TTS acoustic model).
+    """
     from .synthesis import rms
 
     audio = np.asarray(audio, dtype=np.float64)
     log_mel, f0 = analyse(audio * (WORK_RMS / max(rms(audio), 1e-12)))
+    if transform is not None:
+        log_mel, f0 = (np.ascontiguousarray(a, dtype=np.float32)
+                       for a in transform(log_mel, f0))
     generator = torch.Generator().manual_seed(seed)
     with torch.inference_mode():
         output = model(torch.from_numpy(log_mel)[None], torch.from_numpy(f0)[None], generator)
