@@ -13,10 +13,4 @@ FSCAN=${FSCAN:-fscan}
 
 $FSCAN build-dataset "$SHARED/real" "$WORK/kokoro" --generators kokoro --fraction 0.3 \
     --tts-share 1 --seed 0 --jobs 2
-# the bundled table plus the Kokoro clips (their genuine rows are already in it)
-python3 scripts/combine_manifests.py "$WORK/dataset/MANIFEST_kokoro.csv" \
-    "$WORK/dataset/MANIFEST_notts.csv" "$WORK/kokoro/MANIFEST.csv"
-$FSCAN train "$WORK/dataset/MANIFEST_kokoro.csv" --out "$WORK/models/kokoro.safetensors" \
-    --epochs 20 --patience 5 --augment-copies 1 --seed 0 --jobs 2 --cache-dir "$WORK/cache"
-$FSCAN evaluate "$SHARED/eval_public/MANIFEST.csv" --model "$WORK/models/kokoro.safetensors" \
-    --out-dir "$WORK/eval_kokoro" --jobs 2 --quiet
+bash scripts/experiments/bundled_plus.sh kokoro "$WORK/kokoro/MANIFEST.csv"

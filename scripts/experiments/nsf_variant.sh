@@ -19,10 +19,4 @@ $FSCAN train-vocoder "$SHARED/real" --out "$WORK/vocoder/nsf.safetensors" --minu
     --audio-minutes 30 --seed 0 --threads 2
 FSCAN_NSF_VOCODER="$WORK/vocoder/nsf.safetensors" $FSCAN build-dataset "$SHARED/real" \
     "$WORK/nsf" --generators nsf --fraction 0.35 --tts-share 0 --seed 0 --jobs 2
-# the bundled table plus the NSF twins (their genuine originals are already in it)
-python3 scripts/combine_manifests.py "$WORK/dataset/MANIFEST_nsf.csv" \
-    "$WORK/dataset/MANIFEST_notts.csv" "$WORK/nsf/MANIFEST.csv"
-$FSCAN train "$WORK/dataset/MANIFEST_nsf.csv" --out "$WORK/models/nsf.safetensors" \
-    --epochs 20 --patience 5 --augment-copies 1 --seed 0 --jobs 2 --cache-dir "$WORK/cache"
-$FSCAN evaluate "$SHARED/eval_public/MANIFEST.csv" --model "$WORK/models/nsf.safetensors" \
-    --out-dir "$WORK/eval_nsf" --jobs 2 --quiet
+bash scripts/experiments/bundled_plus.sh nsf "$WORK/nsf/MANIFEST.csv"
