@@ -498,6 +498,12 @@ def _nsf_options(rng: np.random.Generator) -> dict:
     return {"checkpoint": path, "checkpoint_sha256": digest, **_seed(rng)}
 
 
+def _nsf_smoothed_options(rng: np.random.Generator) -> dict:
+    from .vocoder import FRAME_PERIOD_MS  # imports torch: only when nsf_smoothed is planned
+
+    return {**_nsf_options(rng), **_smoothing_options(rng, FRAME_PERIOD_MS)}
+
+
 def _sha256(path: str) -> str:
     # every planned clip checks its vocoder: hash a file once per version, not per clip
     stat = os.stat(path)
@@ -863,7 +869,7 @@ GENERATORS = {g.name: g for g in (
               "fscan's neural source-filter vocoder (fscan train-vocoder), DIO F0",
               default=False, weights=nsf_vocoder_path),
     Generator("nsf_smoothed", COPY_SYNTHESIS, nsf_smoothed,
-              lambda rng: {**_nsf_options(rng), **_smoothing_options(rng, 10.0)}, "",
+              _nsf_smoothed_options, "",
               "pyworld", "fscan's NSF vocoder fed an over-smoothed log-Mel and F0 "
               "(acoustic-model blur)", default=False, weights=nsf_vocoder_path),
     Generator("espeak_ng", TTS, espeak_tts, _espeak_options, "espeak-ng", "",
