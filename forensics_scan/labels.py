@@ -6,7 +6,8 @@ Two layouts are understood:
   (the same files ``fscan scan`` would take, see ``discovery.py``); the first folder under
   ``fake/`` names the generating system, e.g. ``fake/hifigan/x.wav`` is system "hifigan";
 - a CSV manifest with at least the columns ``path`` and ``label``, and optionally
-  ``system`` and ``group``; any other columns are kept.
+  ``system``, ``group`` and ``original`` (a synthetic twin's genuine source, as
+  ``fscan build-dataset`` writes it); any other columns are kept.
 
 Either way the result is one table, sorted by path, with absolute paths, so that a data
 set reads the same from any working directory and on every run.
@@ -148,6 +149,10 @@ def _read_manifest(manifest: str) -> pd.DataFrame:
         raise LabelError(f"manifest {manifest} lists {len(repeated)} path(s) more than "
                          f"once, e.g. {repeated[0]}")
     extras = table.drop(columns=[name for name in COLUMNS if name in table.columns])
+    if "original" in extras:  # a path too: absolute, like ``path``
+        extras["original"] = [
+            os.path.normpath(os.path.join(root, os.path.expanduser(text))) if text else ""
+            for text in map(_text, extras["original"])]
     labelled = pd.DataFrame({"path": paths, "label": labels, "system": systems,
                              "group": groups}, index=table.index)
     return pd.concat([labelled, extras], axis=1)

@@ -16,6 +16,14 @@ Recipe (the bundled checkpoint's model card records the exact command):
    and segment level; the epoch with the lowest validation EER is kept, and training
    stops after ``patience`` epochs without improvement.
 4. The decision threshold is the file-level validation EER threshold.
+
+Twin contrast (``twin_weight > 0``, opt-in): a synthetic twin (a row whose ``original``
+column names a genuine file of the table) goes through exactly the same random channel as
+its original, and every batch adds, for each synthetic segment, its original's segment at
+the same position with the same crop and masks. The loss gains ``twin_weight`` times the
+mean of ``softplus(z_original - z_twin)`` over those pairs: within a pair only the
+generator differs, so the term rewards what the generator changed and nothing else
+(speaker, words, corpus and channel are shared).
 """
 
 import hashlib
@@ -52,6 +60,7 @@ class TrainConfig:
     max_segments_per_file: int = 6
     augment_copies: int = 1  # channel-augmented copies of every file (see augment.py)
     seed: int = 0
+    twin_weight: float = 0.0  # > 0: twin contrast (see the module docstring)
     arch: dict = field(default_factory=dict)
 
 
@@ -84,18 +93,24 @@ def split_by_group(groups: Sequence[str], val_fraction: float, seed: int) -> np.
 
 def extract_segments(paths: Sequence[str], labels: Sequence[int], jobs: int = 1,
                      max_segments_per_file: int = 6, augment_copies: int = 0, seed: int = 0,
-                     cache_dir: Optional[str] = None, log: Log = print) -> SegmentSet:
+                     cache_dir: Optional[str] = None, log: Log = print,
+                     channel_keys: Optional[Sequence[str]] = None) -> SegmentSet:
     """Segment features for every file; unreadable files are logged and left out.
 
     Long files contribute at most ``max_segments_per_file`` segments, evenly spread, so a
     handful of long recordings cannot outweigh thousands of short clips. Each file also
     yields ``augment_copies`` copies through a random channel (``augment.random_channel``)
-    seeded by ``(seed, row, copy)``: genuine and synthetic files alike.
+    seeded by ``(seed, row, copy)``: genuine and synthetic files alike. With
+    ``channel_keys`` the channel is seeded by ``(seed, key, copy)`` instead, so files that
+    share a key (a twin and its original) share their channels exactly.
     """
     from joblib import Parallel, delayed
 
+    channel_seeds = list(range(len(paths))) if channel_keys is None else [
+        int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big") for key in channel_keys]
     key = hashlib.sha256(json.dumps([list(paths), list(map(int, labels)), frontend_hash(),
                                      max_segments_per_file, augment_copies, seed]
+                                    + ([] if channel_keys is None else [channel_seeds])
                                     ).encode()).hexdigest()[:20]
     cache = os.path.join(cache_dir, f"segments-{key}.npz") if cache_dir else None
     if cache and os.path.exists(cache):
@@ -110,6 +125,7 @@ def extract_segments(paths: Sequence[str], labels: Sequence[int], jobs: int = 1,
     done = 0
     parallel = Parallel(n_jobs=jobs, return_as="generator")
     for chunk in parallel(delayed(_chunk_features)([paths[i] for i in rows], list(rows),
+                                                   [channel_seeds[i] for i in rows],
                                                    max_segments_per_file, augment_copies, seed)
                           for rows in chunks):
         for row, copies, error in chunk:
@@ -137,12 +153,12 @@ def extract_segments(paths: Sequence[str], labels: Sequence[int], jobs: int = 1,
     return result
 
 
-def _chunk_features(paths, rows, max_segments, augment_copies, seed):
+def _chunk_features(paths, rows, channel_seeds, max_segments, augment_copies, seed):
     from .audio import DecodeError, load_audio
     from .augment import random_channel
 
     out = []
-    for path, row in zip(paths, rows):
+    for path, row, channel_seed in zip(paths, rows, channel_seeds):
         try:
             audio = load_audio(path)
         except (DecodeError, OSError, ValueError) as error:
@@ -151,7 +167,8 @@ def _chunk_features(paths, rows, max_segments, augment_copies, seed):
         if audio.size == 0 or not np.any(audio):
             out.append((row, [], "no audio"))
             continue
-        copies = [audio] + [random_channel(audio, np.random.default_rng([seed, row, copy]))
+        copies = [audio] + [random_channel(audio,
+                                           np.random.default_rng([seed, channel_seed, copy]))
                             for copy in range(1, augment_copies + 1)]
         out.append((row, [_segment_features(clip, max_segments) for clip in copies], ""))
     return out
@@ -165,26 +182,73 @@ def _segment_features(audio: np.ndarray, max_segments: int) -> List[np.ndarray]:
     return [f.astype(np.float16) for f in feats]
 
 
-def augment(batch, config: TrainConfig, generator):
-    """Random crop plus SpecAverage time/frequency masks, on a (batch, mels, frames) tensor."""
+def augment(batch, config: TrainConfig, generator, same_as=None):
+    """Random crop plus SpecAverage time/frequency masks, on a (batch, mels, frames) tensor.
+
+    ``same_as`` (a long tensor, one entry per row) makes rows share their crop and masks:
+    row ``i`` gets the random draws of row ``same_as[i]``, which must come first. Without
+    it every row draws its own.
+    """
     import torch
 
-    n, mels, frames = batch.shape
+    total, mels, frames = batch.shape
+    same_as = torch.arange(total) if same_as is None else same_as
+    n = int(same_as.max()) + 1  # rows with draws of their own
     crop = min(config.crop_frames, frames)
-    starts = torch.randint(0, frames - crop + 1, (n,), generator=generator)
+    starts = torch.randint(0, frames - crop + 1, (n,), generator=generator)[same_as]
     index = starts[:, None] + torch.arange(crop)[None, :]
-    batch = torch.gather(batch, 2, index[:, None, :].expand(n, mels, crop)).clone()
+    batch = torch.gather(batch, 2, index[:, None, :].expand(total, mels, crop)).clone()
     fill = batch.mean(dim=(1, 2), keepdim=True).expand_as(batch)
     for axis, count, width, size in ((2, config.time_masks, config.time_mask_frames, crop),
                                      (1, config.freq_masks, config.freq_mask_bins, mels)):
         for _ in range(count):
             widths = torch.randint(0, width + 1, (n,), generator=generator)
-            starts = (torch.rand(n, generator=generator) * (size - widths)).long()
+            starts = (torch.rand(n, generator=generator) * (size - widths)).long()[same_as]
+            widths = widths[same_as]
             positions = torch.arange(size)[None, :]
             mask = (positions >= starts[:, None]) & (positions < (starts + widths)[:, None])
             mask = mask[:, None, :] if axis == 2 else mask[:, :, None]
             batch = torch.where(mask.expand_as(batch), fill, batch)
     return batch
+
+
+def original_rows(table) -> np.ndarray:
+    """Row of each file's genuine original in ``table``, or -1.
+
+    A synthetic row names its original in the ``original`` column; genuine rows, rows
+    without the column and originals missing from the table get -1.
+    """
+    rows = np.full(len(table), -1, dtype=np.int64)
+    if "original" not in table:
+        return rows
+    where = {path: row for row, path in enumerate(table["path"])}
+    genuine = (table["label"] != "fake").to_numpy()
+    for row, (label, original) in enumerate(zip(table["label"], table["original"])):
+        source = where.get(original, -1) if label == "fake" and isinstance(original, str) else -1
+        if source >= 0 and genuine[source]:
+            rows[row] = source
+    return rows
+
+
+def twin_segments(data: SegmentSet, originals: np.ndarray) -> np.ndarray:
+    """For each segment of a twin, the segment of its original at the same place, else -1.
+
+    "The same place" is the same augmented copy and the same segment number in the file;
+    a twin has its original's length, so its segments cover the same stretch of speech.
+    Segments of a twin whose original was left out (unreadable) or is shorter get -1.
+    """
+    order = np.zeros(len(data.labels), dtype=np.int64)  # segment number within its file copy
+    place = {}
+    for index, (row, copy) in enumerate(zip(data.file_index, data.variant)):
+        order[index] = place.get((row, copy), 0)
+        place[(row, copy)] = order[index] + 1
+    where = {(row, copy, number): index for index, (row, copy, number)
+             in enumerate(zip(data.file_index, data.variant, order))}
+    partner = np.full(len(data.labels), -1, dtype=np.int64)
+    for index, (row, copy, number) in enumerate(zip(data.file_index, data.variant, order)):
+        if originals[row] >= 0:
+            partner[index] = where.get((originals[row], copy, number), -1)
+    return partner
 
 
 def evaluate_segments(model, data: SegmentSet, batch_size: int = 128) -> np.ndarray:
@@ -238,11 +302,24 @@ def train(table, out_path: str, config: TrainConfig = TrainConfig(), jobs: int =
         if len(set(labels[mask])) < 2:
             raise ValueError(f"the {name} split has only one class; add data or change the seed")
     paths = table["path"].tolist()
+    channel_keys = originals = None
+    if config.twin_weight > 0:
+        originals = original_rows(table)
+        if not np.any(originals >= 0):
+            raise ValueError("twin contrast needs synthetic rows whose 'original' column "
+                             "names a genuine file of the data")
+        channel_keys = [paths[source] if source >= 0 else path
+                        for path, source in zip(paths, originals)]
     data = extract_segments(paths, labels, jobs=jobs, cache_dir=cache_dir,
                             max_segments_per_file=config.max_segments_per_file,
-                            augment_copies=config.augment_copies, seed=config.seed, log=log)
+                            augment_copies=config.augment_copies, seed=config.seed, log=log,
+                            channel_keys=channel_keys)
     on_val = is_val[data.file_index]
     train_set, val_set = data.subset(~on_val), data.subset(on_val)
+    partners = None if originals is None else twin_segments(train_set, originals)
+    if partners is not None:
+        log(f"twin contrast: {int(np.sum(partners >= 0))} training segments paired with "
+            f"their original's")
     log(f"split: train {len(train_set.labels)} segments ({train_set.labels.mean():.0%} fake), "
         f"validation {len(val_set.labels)} segments ({val_set.labels.mean():.0%} fake), "
         f"{int(is_val.sum())} validation files")
@@ -269,7 +346,8 @@ def train(table, out_path: str, config: TrainConfig = TrainConfig(), jobs: int =
 
     try:
         for epoch in range(1, config.epochs + 1):
-            loss = _train_epoch(model, optimiser, loss_fn, train_set, config, generator)
+            loss = _train_epoch(model, optimiser, loss_fn, train_set, config, generator,
+                                partners)
             metrics = validation_metrics(evaluate_segments(model, val_set), val_set)
             record = {"epoch": epoch, "train_loss": loss,
                       "elapsed_s": round(time.time() - started, 1), **metrics}
@@ -296,8 +374,9 @@ def train(table, out_path: str, config: TrainConfig = TrainConfig(), jobs: int =
 
 
 def _train_epoch(model, optimiser, loss_fn, train_set: SegmentSet, config: TrainConfig,
-                 generator) -> float:
+                 generator, partners: Optional[np.ndarray] = None) -> float:
     import torch
+    from torch.nn.functional import softplus
 
     model.train()
     order = torch.randperm(len(train_set.labels), generator=generator).numpy()
@@ -306,9 +385,18 @@ def _train_epoch(model, optimiser, loss_fn, train_set: SegmentSet, config: Train
         rows = np.sort(order[start:start + config.batch_size])
         if len(rows) < 2:
             continue  # batch norm needs two samples
-        batch = torch.from_numpy(train_set.features[rows].astype(np.float32))
         target = torch.from_numpy(train_set.labels[rows].astype(np.float32))
-        loss = loss_fn(model(augment(batch, config, generator)), target)
+        # twins in the batch bring their originals, cropped and masked alike (see the top)
+        twins = rows[partners[rows] >= 0] if partners is not None else rows[:0]
+        same_as = np.concatenate([np.arange(len(rows)), np.searchsorted(rows, twins)])
+        batch = torch.from_numpy(
+            train_set.features[np.concatenate([rows, partners[twins] if len(twins) else twins])
+                               ].astype(np.float32))
+        logits = model(augment(batch, config, generator, torch.from_numpy(same_as)))
+        loss = loss_fn(logits[:len(rows)], target)
+        if len(twins):
+            twin_logits = logits[torch.from_numpy(same_as[len(rows):])]
+            loss = loss + config.twin_weight * softplus(logits[len(rows):] - twin_logits).mean()
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()

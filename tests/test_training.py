@@ -1,0 +1,117 @@
+"""Training data plumbing: twin pairing, shared channels and shared crops (twin contrast)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from forensics_scan import training
+from forensics_scan.labels import read_labelled
+from forensics_scan.training import (SegmentSet, TrainConfig, augment, extract_segments,
+                                     original_rows, twin_segments)
+
+from conftest import TINY_ARCH
+
+
+def test_original_rows_link_twins_to_genuine_rows_only():
+    table = pd.DataFrame({
+        "path": ["/d/a.wav", "/d/b.wav", "/d/twin_a.wav", "/d/twin_gone.wav", "/d/twin_b.wav",
+                 "/d/twin_of_twin.wav"],
+        "label": ["real", "real", "fake", "fake", "fake", "fake"],
+        "original": ["", None, "/d/a.wav", "/d/missing.wav", "/d/b.wav", "/d/twin_a.wav"],
+    })
+    assert original_rows(table).tolist() == [-1, -1, 0, -1, 1, -1]
+    assert original_rows(table.drop(columns="original")).tolist() == [-1] * 6
+
+
+def _segments(spec):
+    """SegmentSet from (file row, copy, label) per segment; features = segment number."""
+    rows, copies, labels = map(np.array, zip(*spec))
+    features = np.arange(len(spec), dtype=np.float16)[:, None, None] * np.ones((1, 2, 3))
+    return SegmentSet(features, labels, rows, copies)
+
+
+def test_twin_segments_pair_the_same_copy_and_place():
+    data = _segments([(0, 0, 0), (0, 0, 0), (0, 1, 0), (0, 1, 0),  # original, 2 copies
+                      (1, 0, 1), (1, 0, 1), (1, 0, 1), (1, 1, 1),  # twin: one more segment
+                      (2, 0, 1)])  # twin whose original is not in this split
+    partners = twin_segments(data, originals=np.array([-1, 0, 3, -1]))
+    assert partners.tolist() == [-1, -1, -1, -1, 0, 1, -1, 2, -1]
+
+
+def test_paired_rows_get_the_same_crop_and_masks():
+    config = TrainConfig(crop_frames=40, time_masks=2, time_mask_frames=10, freq_masks=2,
+                         freq_mask_bins=6)
+    batch = torch.randn(3, 16, 60)
+    stacked = torch.cat([batch, batch[[0, 2]]])
+    out = augment(stacked, config, torch.Generator().manual_seed(5),
+                  same_as=torch.tensor([0, 1, 2, 0, 2]))
+    assert out.shape == (5, 16, 40)
+    assert torch.equal(out[3], out[0]) and torch.equal(out[4], out[2])
+    # without partners the draws are those of the bundled recipe, row for row
+    plain = augment(batch, config, torch.Generator().manual_seed(5))
+    explicit = augment(batch, config, torch.Generator().manual_seed(5), torch.arange(3))
+    assert torch.equal(plain, explicit)
+    apart = augment(torch.cat([batch, batch[[0]]]), config, torch.Generator().manual_seed(5))
+    assert not torch.equal(apart[3], apart[0])  # rows of their own draw their own
+
+
+def test_a_twin_and_its_original_share_their_channel(tmp_path, speechlike, write_audio):
+    signal = speechlike(6.0, seed=4)
+    paths = [write_audio(tmp_path / "original.wav", signal),
+             write_audio(tmp_path / "twin.wav", signal)]  # a "vocoder" that changes nothing
+    shared = extract_segments(paths, [0, 1], augment_copies=1, seed=2, log=lambda _: None,
+                              channel_keys=[paths[0], paths[0]])
+    copy = shared.variant == 1
+    assert copy.sum() == 4  # two segments per file
+    original, twin = shared.features[copy & (shared.file_index == 0)], \
+        shared.features[copy & (shared.file_index == 1)]
+    assert np.array_equal(original, twin)
+    apart = extract_segments(paths, [0, 1], augment_copies=1, seed=2, log=lambda _: None)
+    copy = apart.variant == 1
+    assert not np.array_equal(apart.features[copy & (apart.file_index == 0)],
+                              apart.features[copy & (apart.file_index == 1)])
+
+
+def _twin_manifest(tmp_path, speechlike, write_audio, with_originals=True):
+    rows = []
+    for speaker in range(4):
+        for clip in range(2):
+            signal = speechlike(2.0, seed=10 * speaker + clip)
+            real = write_audio(tmp_path / f"real_{speaker}_{clip}.wav", signal)
+            fake = write_audio(tmp_path / f"fake_{speaker}_{clip}.wav",
+                               np.clip(signal * 8, -0.5, 0.5))  # crude "vocoder"
+            rows += [(real, "real", f"s{speaker}", ""), (fake, "fake", f"s{speaker}", real)]
+    table = pd.DataFrame(rows, columns=["path", "label", "group", "original"])
+    if not with_originals:
+        table = table.drop(columns="original")
+    table.to_csv(tmp_path / "manifest.csv", index=False)
+    return read_labelled(str(tmp_path / "manifest.csv"))
+
+
+def test_twin_contrast_trains_and_records_its_weight(tmp_path, speechlike, write_audio):
+    table = _twin_manifest(tmp_path, speechlike, write_audio)
+    lines = []
+    config = TrainConfig(epochs=1, batch_size=4, val_fraction=0.5, seed=3, twin_weight=1.0,
+                         arch=dict(TINY_ARCH))
+    summary = training.train(table, str(tmp_path / "model.safetensors"), config,
+                             log=lines.append)
+    paired = [line for line in lines if line.startswith("twin contrast:")]
+    assert paired and int(paired[0].split()[2]) > 0
+    assert summary["config"]["twin_weight"] == 1.0
+
+
+def test_twin_contrast_without_originals_is_a_clear_error(tmp_path, speechlike, write_audio):
+    table = _twin_manifest(tmp_path, speechlike, write_audio, with_originals=False)
+    config = TrainConfig(epochs=1, val_fraction=0.5, seed=3, twin_weight=1.0,
+                         arch=dict(TINY_ARCH))
+    with pytest.raises(ValueError, match="original"):
+        training.train(table, str(tmp_path / "model.safetensors"), config, log=lambda _: None)
+
+
+def test_a_manifests_original_column_is_read_as_a_path(tmp_path):
+    (tmp_path / "sub").mkdir()
+    pd.DataFrame({"path": ["a.wav", "sub/b.wav"], "label": ["real", "fake"],
+                  "original": ["", "a.wav"]}).to_csv(tmp_path / "sub" / "m.csv", index=False)
+    table = read_labelled(str(tmp_path / "sub" / "m.csv"))
+    assert table["original"].tolist() == ["", str(tmp_path / "sub" / "a.wav")]
