@@ -273,6 +273,10 @@ def _stream_sink(output_format: str, threshold: float):
               help="Share of groups (speakers/sources) held out for validation.")
 @click.option("--augment-copies", default=1, show_default=True,
               help="Channel-augmented copies of every clip (codec, band limit, noise, reverb).")
+@click.option("--channels", type=click.Choice(["standard", "rawboost"]), default="standard",
+              show_default=True,
+              help="Channel effects for the augmented copies; 'rawboost' adds RawBoost's "
+                   "multi-notch convolutive, impulsive and coloured noise.")
 @click.option("--twin-weight", default=0.0, show_default=True, type=click.FloatRange(min=0),
               help="Twin contrast: weight of the loss that ranks each synthetic twin above "
                    "its genuine original (needs an 'original' column; 0 = off).")
@@ -281,7 +285,7 @@ def _stream_sink(output_format: str, threshold: float):
 @click.option("--cache-dir", type=click.Path(file_okay=False),
               help="Keep extracted training features here between runs.")
 def train(data, out_path, epochs, batch_size, learning_rate, patience, val_fraction,
-          augment_copies, twin_weight, seed, jobs, cache_dir):
+          augment_copies, channels, twin_weight, seed, jobs, cache_dir):
     """Train the LCNN on labelled DATA: folders with real/ and fake/, or CSV manifests.
 
     Manifests have columns path,label[,system,group]; 'group' (speaker or source) keeps
@@ -296,7 +300,8 @@ def train(data, out_path, epochs, batch_size, learning_rate, patience, val_fract
         table = pd.concat([read_labelled(source) for source in data], ignore_index=True)
         config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                              patience=patience, val_fraction=val_fraction,
-                             augment_copies=augment_copies, twin_weight=twin_weight, seed=seed)
+                             augment_copies=augment_copies, channels=channels,
+                             twin_weight=twin_weight, seed=seed)
         run_training(table, out_path, config, jobs=jobs, cache_dir=cache_dir,
                      command=_command_line(), log=lambda line: click.echo(line, err=True))
     except ValueError as error:

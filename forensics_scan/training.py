@@ -61,6 +61,7 @@ class TrainConfig:
     augment_copies: int = 1  # channel-augmented copies of every file (see augment.py)
     seed: int = 0
     twin_weight: float = 0.0  # > 0: twin contrast (see the module docstring)
+    channels: str = "standard"  # channel effects: a key of augment.CHANNEL_SETS
     arch: dict = field(default_factory=dict)
 
 
@@ -94,7 +95,8 @@ def split_by_group(groups: Sequence[str], val_fraction: float, seed: int) -> np.
 def extract_segments(paths: Sequence[str], labels: Sequence[int], jobs: int = 1,
                      max_segments_per_file: int = 6, augment_copies: int = 0, seed: int = 0,
                      cache_dir: Optional[str] = None, log: Log = print,
-                     channel_keys: Optional[Sequence[str]] = None) -> SegmentSet:
+                     channel_keys: Optional[Sequence[str]] = None,
+                     channels: str = "standard") -> SegmentSet:
     """Segment features for every file; unreadable files are logged and left out.
 
     Long files contribute at most ``max_segments_per_file`` segments, evenly spread, so a
@@ -102,7 +104,8 @@ def extract_segments(paths: Sequence[str], labels: Sequence[int], jobs: int = 1,
     yields ``augment_copies`` copies through a random channel (``augment.random_channel``)
     seeded by ``(seed, row, copy)``: genuine and synthetic files alike. With
     ``channel_keys`` the channel is seeded by ``(seed, key, copy)`` instead, so files that
-    share a key (a twin and its original) share their channels exactly.
+    share a key (a twin and its original) share their channels exactly. ``channels``
+    names the set of effects (``augment.CHANNEL_SETS``).
     """
     from joblib import Parallel, delayed
 
@@ -111,6 +114,7 @@ def extract_segments(paths: Sequence[str], labels: Sequence[int], jobs: int = 1,
     key = hashlib.sha256(json.dumps([list(paths), list(map(int, labels)), frontend_hash(),
                                      max_segments_per_file, augment_copies, seed]
                                     + ([] if channel_keys is None else [channel_seeds])
+                                    + ([] if channels == "standard" else [channels])
                                     ).encode()).hexdigest()[:20]
     cache = os.path.join(cache_dir, f"segments-{key}.npz") if cache_dir else None
     if cache and os.path.exists(cache):
@@ -125,7 +129,7 @@ def extract_segments(paths: Sequence[str], labels: Sequence[int], jobs: int = 1,
     done = 0
     parallel = Parallel(n_jobs=jobs, return_as="generator")
     for chunk in parallel(delayed(_chunk_features)([paths[i] for i in rows], list(rows),
-                                                   [channel_seeds[i] for i in rows],
+                                                   [channel_seeds[i] for i in rows], channels,
                                                    max_segments_per_file, augment_copies, seed)
                           for rows in chunks):
         for row, copies, error in chunk:
@@ -153,9 +157,9 @@ def extract_segments(paths: Sequence[str], labels: Sequence[int], jobs: int = 1,
     return result
 
 
-def _chunk_features(paths, rows, channel_seeds, max_segments, augment_copies, seed):
+def _chunk_features(paths, rows, channel_seeds, channels, max_segments, augment_copies, seed):
     from .audio import DecodeError, load_audio
-    from .augment import random_channel
+    from .augment import CHANNEL_SETS, random_channel
 
     out = []
     for path, row, channel_seed in zip(paths, rows, channel_seeds):
@@ -168,7 +172,8 @@ def _chunk_features(paths, rows, channel_seeds, max_segments, augment_copies, se
             out.append((row, [], "no audio"))
             continue
         copies = [audio] + [random_channel(audio,
-                                           np.random.default_rng([seed, channel_seed, copy]))
+                                           np.random.default_rng([seed, channel_seed, copy]),
+                                           CHANNEL_SETS[channels])
                             for copy in range(1, augment_copies + 1)]
         out.append((row, [_segment_features(clip, max_segments) for clip in copies], ""))
     return out
@@ -292,10 +297,14 @@ def train(table, out_path: str, config: TrainConfig = TrainConfig(), jobs: int =
     """
     import torch
 
+    from .augment import CHANNEL_SETS
     from .model import LCNN
 
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
+    if config.channels not in CHANNEL_SETS:
+        raise ValueError(f"unknown channel set {config.channels!r}; "
+                         f"choose from {', '.join(sorted(CHANNEL_SETS))}")
     labels = (table["label"] == "fake").astype(int).to_numpy()
     is_val = split_by_group(table["group"].tolist(), config.val_fraction, config.seed)
     for name, mask in (("train", ~is_val), ("validation", is_val)):
@@ -313,7 +322,7 @@ def train(table, out_path: str, config: TrainConfig = TrainConfig(), jobs: int =
     data = extract_segments(paths, labels, jobs=jobs, cache_dir=cache_dir,
                             max_segments_per_file=config.max_segments_per_file,
                             augment_copies=config.augment_copies, seed=config.seed, log=log,
-                            channel_keys=channel_keys)
+                            channel_keys=channel_keys, channels=config.channels)
     on_val = is_val[data.file_index]
     train_set, val_set = data.subset(~on_val), data.subset(on_val)
     partners = None if originals is None else twin_segments(train_set, originals)

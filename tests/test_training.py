@@ -115,3 +115,22 @@ def test_a_manifests_original_column_is_read_as_a_path(tmp_path):
                   "original": ["", "a.wav"]}).to_csv(tmp_path / "sub" / "m.csv", index=False)
     table = read_labelled(str(tmp_path / "sub" / "m.csv"))
     assert table["original"].tolist() == ["", str(tmp_path / "sub" / "a.wav")]
+
+
+def test_the_channel_set_changes_only_the_augmented_copies(tmp_path, speechlike, write_audio):
+    paths = [write_audio(tmp_path / "clip.wav", speechlike(6.0, seed=5))]
+    sets = {name: extract_segments(paths, [0], augment_copies=3, seed=1, log=lambda _: None,
+                                   channels=name, cache_dir=str(tmp_path / "cache"))
+            for name in ("standard", "rawboost")}
+    standard, rawboost = sets["standard"], sets["rawboost"]
+    clean = standard.variant == 0
+    assert np.array_equal(standard.features[clean], rawboost.features[clean])
+    assert not np.array_equal(standard.features[~clean], rawboost.features[~clean])
+    assert len(list((tmp_path / "cache").iterdir())) == 2  # cached apart
+
+
+def test_an_unknown_channel_set_is_a_clear_error(tmp_path, speechlike, write_audio):
+    table = _twin_manifest(tmp_path, speechlike, write_audio)
+    config = TrainConfig(epochs=1, val_fraction=0.5, channels="studio", arch=dict(TINY_ARCH))
+    with pytest.raises(ValueError, match="unknown channel set 'studio'"):
+        training.train(table, str(tmp_path / "model.safetensors"), config, log=lambda _: None)
