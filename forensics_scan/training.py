@@ -455,7 +455,8 @@ def _data_summary(table, is_val) -> dict:
         summary[split] = {
             "files": int(len(part)),
             "groups": int(part["group"].nunique()),
-            "by_system": {str(k): int(v) for k, v in part["system"].value_counts().sort_index().items()},
+            "by_system": {str(k): int(v)
+                          for k, v in part["system"].value_counts().sort_index().items()},
         }
     return summary
 
