@@ -10,8 +10,6 @@ from forensics_scan.labels import read_labelled
 from forensics_scan.training import (SegmentSet, TrainConfig, augment, extract_segments,
                                      original_rows, twin_segments)
 
-from conftest import TINY_ARCH
-
 
 def test_original_rows_link_twins_to_genuine_rows_only():
     table = pd.DataFrame({
@@ -89,11 +87,12 @@ def _twin_manifest(tmp_path, speechlike, write_audio, with_originals=True):
     return read_labelled(str(tmp_path / "manifest.csv"))
 
 
-def test_twin_contrast_trains_and_records_its_weight(tmp_path, speechlike, write_audio):
+def test_twin_contrast_trains_and_records_its_weight(tmp_path, speechlike, write_audio,
+                                                      tiny_arch):
     table = _twin_manifest(tmp_path, speechlike, write_audio)
     lines = []
     config = TrainConfig(epochs=1, batch_size=4, val_fraction=0.5, seed=3, twin_weight=1.0,
-                         arch=dict(TINY_ARCH))
+                         arch=tiny_arch)
     summary = training.train(table, str(tmp_path / "model.safetensors"), config,
                              log=lines.append)
     paired = [line for line in lines if line.startswith("twin contrast:")]
@@ -101,10 +100,11 @@ def test_twin_contrast_trains_and_records_its_weight(tmp_path, speechlike, write
     assert summary["config"]["twin_weight"] == 1.0
 
 
-def test_twin_contrast_without_originals_is_a_clear_error(tmp_path, speechlike, write_audio):
+def test_twin_contrast_without_originals_is_a_clear_error(tmp_path, speechlike, write_audio,
+                                                           tiny_arch):
     table = _twin_manifest(tmp_path, speechlike, write_audio, with_originals=False)
     config = TrainConfig(epochs=1, val_fraction=0.5, seed=3, twin_weight=1.0,
-                         arch=dict(TINY_ARCH))
+                         arch=tiny_arch)
     with pytest.raises(ValueError, match="original"):
         training.train(table, str(tmp_path / "model.safetensors"), config, log=lambda _: None)
 
@@ -129,8 +129,8 @@ def test_the_channel_set_changes_only_the_augmented_copies(tmp_path, speechlike,
     assert len(list((tmp_path / "cache").iterdir())) == 2  # cached apart
 
 
-def test_an_unknown_channel_set_is_a_clear_error(tmp_path, speechlike, write_audio):
+def test_an_unknown_channel_set_is_a_clear_error(tmp_path, speechlike, write_audio, tiny_arch):
     table = _twin_manifest(tmp_path, speechlike, write_audio)
-    config = TrainConfig(epochs=1, val_fraction=0.5, channels="studio", arch=dict(TINY_ARCH))
+    config = TrainConfig(epochs=1, val_fraction=0.5, channels="studio", arch=tiny_arch)
     with pytest.raises(ValueError, match="unknown channel set 'studio'"):
         training.train(table, str(tmp_path / "model.safetensors"), config, log=lambda _: None)
