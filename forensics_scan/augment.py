@@ -69,6 +69,12 @@ def add_noise(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     noise = rng.standard_normal(audio.size).astype(np.float32)
     if rng.random() < 0.5:
         noise = sps.lfilter([1.0], [1.0, -0.95], noise).astype(np.float32)
+    return _mix_at_random_snr(audio, noise, rng)
+
+
+def _mix_at_random_snr(audio: np.ndarray, noise: np.ndarray,
+                       rng: np.random.Generator) -> np.ndarray:
+    """``audio`` plus ``noise`` scaled to a random 10-40 dB signal-to-noise ratio."""
     snr_db = rng.uniform(10, 40)
     power = max(float(np.mean(audio ** 2)), 1e-10)
     noise *= np.sqrt(power / 10 ** (snr_db / 10) / max(float(np.mean(noise ** 2)), 1e-12))
@@ -98,11 +104,6 @@ def _multi_notch(rng: np.random.Generator, bands: int = 5) -> np.ndarray:
     return taps / max(float(np.abs(response).max()), 1e-9)
 
 
-def _at_level_of(out: np.ndarray, audio: np.ndarray) -> np.ndarray:
-    scale = np.sqrt(np.mean(audio ** 2) / max(float(np.mean(out ** 2)), 1e-12))
-    return (out * scale).astype(np.float32)
-
-
 def convolutive_distortion(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The clip and its 2nd..5th powers, each through its own random multi-notch filter.
 
@@ -116,7 +117,8 @@ def convolutive_distortion(audio: np.ndarray, rng: np.random.Generator) -> np.nd
     for power in range(1, 6):
         gain_db = 0.0 if power == 1 else -rng.uniform(5, 20)
         out += 10 ** (gain_db / 20) * sps.lfilter(_multi_notch(rng), [1.0], x ** power)
-    return _at_level_of(out - out.mean(), audio)
+    out -= out.mean()
+    return (out * np.sqrt(np.mean(audio ** 2) / max(np.mean(out ** 2), 1e-12))).astype(np.float32)
 
 
 def impulsive_noise(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -132,10 +134,7 @@ def impulsive_noise(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def coloured_noise(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """White noise through a random multi-notch filter, at 10-40 dB SNR (RawBoost's SSI)."""
     noise = sps.lfilter(_multi_notch(rng), [1.0], rng.standard_normal(audio.size))
-    snr_db = rng.uniform(10, 40)
-    power = max(float(np.mean(audio ** 2)), 1e-10)
-    noise *= np.sqrt(power / 10 ** (snr_db / 10) / max(float(np.mean(noise ** 2)), 1e-12))
-    return (audio + noise).astype(np.float32)
+    return _mix_at_random_snr(audio, noise, rng).astype(np.float32)
 
 
 EFFECTS: Dict[str, Effect] = {

@@ -397,15 +397,16 @@ def _train_epoch(model, optimiser, loss_fn, train_set: SegmentSet, config: Train
         target = torch.from_numpy(train_set.labels[rows].astype(np.float32))
         # twins in the batch bring their originals, cropped and masked alike (see the top)
         twins = rows[partners[rows] >= 0] if partners is not None else rows[:0]
+        originals = partners[twins] if len(twins) else twins
         same_as = np.concatenate([np.arange(len(rows)), np.searchsorted(rows, twins)])
         batch = torch.from_numpy(
-            train_set.features[np.concatenate([rows, partners[twins] if len(twins) else twins])
-                               ].astype(np.float32))
+            train_set.features[np.concatenate([rows, originals])].astype(np.float32))
         logits = model(augment(batch, config, generator, torch.from_numpy(same_as)))
         loss = loss_fn(logits[:len(rows)], target)
         if len(twins):
             twin_logits = logits[torch.from_numpy(same_as[len(rows):])]
-            loss = loss + config.twin_weight * softplus(logits[len(rows):] - twin_logits).mean()
+            original_logits = logits[len(rows):]
+            loss = loss + config.twin_weight * softplus(original_logits - twin_logits).mean()
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
