@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Ablation "bundled recipe + one training option" (models/MODEL_CARD.md): the bundled
+# recipe's table and settings with extra `fscan train` options, then evaluated on
+# eval_public (measured only, never used to choose). Run scripts/train_bundled_model.sh
+# first (it makes work/dataset/). About 40-50 min on 2 idle CPU cores.
+#
+#   bash scripts/experiments/option_variant.sh NAME EPOCHS [FSCAN TRAIN OPTIONS...]
+#   bash scripts/experiments/option_variant.sh twin 14 --twin-weight 1
+#   bash scripts/experiments/option_variant.sh rawboost 20 --channels rawboost
+#
+# Twin contrast runs 14 epochs: with each twin's original added to its batch, that is
+# about as many forward passes as the bundled model's 20. SEED=1 for a replicate.
+set -euo pipefail
+NAME=$1
+EPOCHS=$2
+shift 2
+SHARED=${SHARED:-../shared/data}
+WORK=${WORK:-work}
+FSCAN=${FSCAN:-fscan}
+SEED=${SEED:-0}
+
+$FSCAN train "$WORK/dataset/MANIFEST_notts.csv" --out "$WORK/models/$NAME.safetensors" \
+    --epochs "$EPOCHS" --patience 5 --augment-copies 1 --seed "$SEED" --jobs 2 \
+    --cache-dir "$WORK/cache" "$@"
+$FSCAN evaluate "$SHARED/eval_public/MANIFEST.csv" --model "$WORK/models/$NAME.safetensors" \
+    --out-dir "$WORK/eval_$NAME" --jobs 2 --quiet
