@@ -89,7 +89,12 @@ def reverberate(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     response = rng.standard_normal(n) * decay
     response[0] = 1.0 / rng.uniform(0.3, 1.0)  # direct path
     wet = sps.fftconvolve(audio, response)[:audio.size]
-    return (wet * np.sqrt(np.mean(audio ** 2) / max(np.mean(wet ** 2), 1e-12))).astype(np.float32)
+    return _at_level_of(wet, audio)
+
+
+def _at_level_of(out: np.ndarray, audio: np.ndarray) -> np.ndarray:
+    """``out`` scaled to the RMS level of ``audio``, as float32."""
+    return (out * np.sqrt(np.mean(audio ** 2) / max(np.mean(out ** 2), 1e-12))).astype(np.float32)
 
 
 def _multi_notch(rng: np.random.Generator, bands: int = 5) -> np.ndarray:
@@ -117,8 +122,7 @@ def convolutive_distortion(audio: np.ndarray, rng: np.random.Generator) -> np.nd
     for power in range(1, 6):
         gain_db = 0.0 if power == 1 else -rng.uniform(5, 20)
         out += 10 ** (gain_db / 20) * sps.lfilter(_multi_notch(rng), [1.0], x ** power)
-    out -= out.mean()
-    return (out * np.sqrt(np.mean(audio ** 2) / max(np.mean(out ** 2), 1e-12))).astype(np.float32)
+    return _at_level_of(out - out.mean(), audio)
 
 
 def impulsive_noise(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -242,18 +242,15 @@ def twin_segments(data: SegmentSet, originals: np.ndarray) -> np.ndarray:
     a twin has its original's length, so its segments cover the same stretch of speech.
     Segments of a twin whose original was left out (unreadable) or is shorter get -1.
     """
-    order = np.zeros(len(data.labels), dtype=np.int64)  # segment number within its file copy
-    place = {}
-    for index, (row, copy) in enumerate(zip(data.file_index, data.variant)):
-        order[index] = place.get((row, copy), 0)
-        place[(row, copy)] = order[index] + 1
-    where = {(row, copy, number): index for index, (row, copy, number)
-             in enumerate(zip(data.file_index, data.variant, order))}
-    partner = np.full(len(data.labels), -1, dtype=np.int64)
-    for index, (row, copy, number) in enumerate(zip(data.file_index, data.variant, order)):
-        if originals[row] >= 0:
-            partner[index] = where.get((originals[row], copy, number), -1)
-    return partner
+    counted = {}  # (row, copy) -> segments seen so far
+    places = []  # (row, copy, segment number) of every segment
+    for row, copy in zip(data.file_index.tolist(), data.variant.tolist()):
+        number = counted.get((row, copy), 0)
+        counted[(row, copy)] = number + 1
+        places.append((row, copy, number))
+    where = {place: index for index, place in enumerate(places)}
+    return np.array([where.get((originals[row], copy, number), -1) if originals[row] >= 0 else -1
+                     for row, copy, number in places], dtype=np.int64)
 
 
 def evaluate_segments(model, data: SegmentSet, batch_size: int = 128) -> np.ndarray:
