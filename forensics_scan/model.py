@@ -5,7 +5,10 @@ The architecture follows the LCNN countermeasure of the ASVspoof baselines
 keeps and a Max-Feature-Map (MFM) keeps the element-wise maximum of the two halves;
 1x1 "network-in-network" convolutions, batch norm and 2x2 max pooling between blocks.
 The head pools over time (mean and max), so any segment length works, and outputs one
-logit: ``sigmoid(logit)`` is the probability that the segment is synthetic.
+logit: ``sigmoid(logit)`` is the probability that the segment is synthetic. The last layer
+is linear, or (``arch["head"] = "one-class"``) the OC-softmax head of Zhang, Jiang and Duan
+(IEEE SPL 2021), which scores the cosine between the embedding and one learned "genuine"
+direction; see ``OneClassHead``.
 
 A checkpoint is one safetensors file: tensors only, plus a JSON metadata string with
 the architecture config, the front-end settings, the decision threshold and the
@@ -18,13 +21,18 @@ from typing import Optional
 
 import torch
 from torch import nn
+from torch.nn.functional import linear, normalize
 
 from .checkpoint import (BUNDLED_NAME, FORMAT, ModelError, bundled_model_path,  # noqa: F401
                          read_checkpoint_info)
 from .features import N_MELS, frontend_config
 
 DEFAULT_ARCH = {"stem": 8, "blocks": [16, 24, 32, 32], "pool": [True, True, True, False],
-                "embedding": 32, "dropout": 0.3, "n_mels": N_MELS}
+                "embedding": 32, "dropout": 0.3, "n_mels": N_MELS, "head": "linear"}
+# OC-softmax's published settings: genuine embeddings are pulled within cos >= 0.9 of the
+# genuine direction, synthetic ones pushed below cos 0.2; cosines are scaled by 20
+ONE_CLASS = {"scale": 20.0, "genuine_margin": 0.9, "synthetic_margin": 0.2}
+HEADS = ("linear", "one-class")
 
 
 class MaxFeatureMap(nn.Module):
@@ -58,6 +66,40 @@ class LCNNBlock(nn.Module):
         return self.layers(x)
 
 
+class OneClassHead(nn.Module):
+    """OC-softmax's last layer: ``scale * (centre - cos(embedding, genuine direction))``.
+
+    ``centre`` lies midway between the two margins, so the output is still a logit whose
+    sign says "synthetic" and whose size is bounded by ``scale * (1 + centre)``: a large
+    embedding cannot make the model more confident, only its direction counts. Training
+    adds the margins (``logit_margin``); at scan time nothing differs from the linear head.
+    """
+
+    def __init__(self, embedding: int, scale: float, genuine_margin: float,
+                 synthetic_margin: float):
+        super().__init__()
+        self.direction = nn.Parameter(torch.randn(1, embedding))
+        self.scale = scale
+        self.centre = (genuine_margin + synthetic_margin) / 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        cosine = linear(normalize(x, dim=1), normalize(self.direction, dim=1))
+        return self.scale * (self.centre - cosine)
+
+
+def logit_margin(arch: dict) -> float:
+    """How far training pushes logits past zero: 0 for the linear head (plain BCE).
+
+    For the one-class head, OC-softmax's loss ``softplus(scale * (m_genuine - cos))`` for
+    genuine and ``softplus(scale * (cos - m_synthetic))`` for synthetic segments equals BCE
+    on the logit shifted by ``scale * (m_genuine - m_synthetic) / 2`` towards the wrong class.
+    """
+    if arch.get("head", "linear") == "linear":
+        return 0.0
+    settings = arch["one_class"]
+    return settings["scale"] * (settings["genuine_margin"] - settings["synthetic_margin"]) / 2
+
+
 class LCNN(nn.Module):
     """LCNN countermeasure.
 
@@ -70,6 +112,9 @@ class LCNN(nn.Module):
         stem, blocks, pools = self.arch["stem"], self.arch["blocks"], self.arch["pool"]
         if len(blocks) != len(pools):
             raise ValueError("arch: 'blocks' and 'pool' must have the same length")
+        if self.arch["head"] not in HEADS:
+            raise ValueError(f"arch: unknown head {self.arch['head']!r}; "
+                             f"choose from {', '.join(HEADS)}")
         layers = [_mfm_conv(1, stem, 5), nn.MaxPool2d(2)]
         c_in = stem
         for c_out, pool in zip(blocks, pools):
@@ -79,12 +124,17 @@ class LCNN(nn.Module):
         freq_bins = self.arch["n_mels"] // 2 ** (1 + sum(pools))
         pooled = 2 * c_in * freq_bins  # mean and max over time of every (channel, freq)
         embedding = self.arch["embedding"]
+        if self.arch["head"] == "linear":
+            last = nn.Linear(embedding, 1)
+        else:
+            self.arch["one_class"] = dict(ONE_CLASS, **self.arch.get("one_class", {}))
+            last = OneClassHead(embedding, **self.arch["one_class"])
         self.head = nn.Sequential(
             nn.Dropout(self.arch["dropout"]),
             nn.Linear(pooled, 2 * embedding),
             MaxFeatureMap(),
             nn.BatchNorm1d(embedding),
-            nn.Linear(embedding, 1),
+            last,
         )
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,8 @@ Recipe (the bundled checkpoint's model card records the exact command):
    ``labels.read_labelled``); synthetic twins carry their original's group, so a twin
    never sits on the other side of the split from its original.
 3. Training: random crops of ``crop_frames`` frames, SpecAugment-style time and
-   frequency masks filled with the segment mean (SpecAverage), class-balanced BCE loss,
+   frequency masks filled with the segment mean (SpecAverage), class-balanced BCE loss
+   (with OC-softmax's margins when the model has the one-class head, ``model.logit_margin``),
    Adam. Validation on whole segments after every epoch: EER, AUC and accuracy at file
    and segment level; the epoch with the lowest validation EER is kept, and training
    stops after ``patience`` epochs without improvement.
@@ -295,7 +296,7 @@ def train(table, out_path: str, config: TrainConfig = TrainConfig(), jobs: int =
     import torch
 
     from .augment import CHANNEL_SETS
-    from .model import LCNN
+    from .model import LCNN, logit_margin
 
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
@@ -335,7 +336,11 @@ def train(table, out_path: str, config: TrainConfig = TrainConfig(), jobs: int =
                                  weight_decay=config.weight_decay)
     n_fake = max(int(train_set.labels.sum()), 1)
     pos_weight = torch.tensor((len(train_set.labels) - n_fake) / n_fake, dtype=torch.float32)
-    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    bce = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    margin = logit_margin(model.arch)  # 0 = plain BCE; > 0 = OC-softmax (model.OneClassHead)
+
+    def loss_fn(logits, target):
+        return bce(logits - margin * (2 * target - 1), target)
     generator = torch.Generator().manual_seed(config.seed)
     history: List[dict] = []
     best = None

@@ -199,6 +199,20 @@ def test_train_evaluate_export_round_trip(tmp_path, speechlike, write_audio):
     assert result.exit_code == 0 and (tmp_path / "model.pt").exists()
 
 
+@pytest.mark.parametrize("options, arch", [((), {}),
+                                           (("--head", "one-class"), {"head": "one-class"})])
+def test_train_passes_the_head_to_the_model(tmp_path, monkeypatch, options, arch):
+    from forensics_scan import training
+
+    received = []
+    monkeypatch.setattr(training, "train", lambda table, out, config, **_: received.append(config))
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,label\na.wav,real\nb.wav,fake\n")
+    result = run("train", manifest, "--out", tmp_path / "x.safetensors", *options)
+    assert result.exit_code == 0, result.output
+    assert [config.arch for config in received] == [arch]
+
+
 def test_cli_import_does_not_pull_torch_or_librosa():
     code = ("import sys; from forensics_scan import cli; "
             "print('torch' in sys.modules, 'librosa' in sys.modules)")

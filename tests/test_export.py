@@ -15,10 +15,10 @@ THRESHOLD = 0.37
 ARCH = {"stem": 4, "blocks": [4, 4], "pool": [True, True]}
 
 
-@pytest.fixture(scope="module")
-def detector(tmp_path_factory):
+@pytest.fixture(scope="module", params=["linear", "one-class"])
+def detector(tmp_path_factory, request):
     torch.manual_seed(0)
-    model = LCNN(ARCH)
+    model = LCNN(dict(ARCH, head=request.param))
     with torch.no_grad():  # non-trivial batch-norm statistics, so eval mode matters
         for module in model.modules():
             if isinstance(module, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):

@@ -10,9 +10,9 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from forensics_scan.features import N_FRAMES, N_MELS
-from forensics_scan.model import (BUNDLED_NAME, LCNN, MaxFeatureMap,
-                                  ModelError, bundled_model_path, count_parameters,
-                                  load_checkpoint, save_checkpoint)
+from forensics_scan.model import (BUNDLED_NAME, LCNN, ONE_CLASS, MaxFeatureMap, ModelError,
+                                  OneClassHead, bundled_model_path, count_parameters,
+                                  load_checkpoint, logit_margin, save_checkpoint)
 
 
 def _features(batch, frames=N_FRAMES, seed=0):
@@ -72,13 +72,55 @@ def test_max_feature_map_halves_channels():
 def test_mismatched_arch_is_rejected():
     with pytest.raises(ValueError):
         LCNN({"blocks": [4, 4], "pool": [True]})
+    with pytest.raises(ValueError, match="unknown head 'softmax'"):
+        LCNN({"head": "softmax"})
+
+
+def test_one_class_head_scores_direction_only_within_its_bounds():
+    torch.manual_seed(2)
+    head = OneClassHead(8, **ONE_CLASS)
+    x = torch.randn(6, 8)
+    direction = head.direction.detach()
+
+    logits = head(x)
+
+    assert logits.shape == (6, 1)
+    assert torch.allclose(head(7.5 * x), logits, atol=1e-5)  # length does not count
+    scale, centre = ONE_CLASS["scale"], 0.55
+    assert torch.allclose(head(direction), torch.tensor([[scale * (centre - 1)]]))
+    assert torch.allclose(head(-direction), torch.tensor([[scale * (centre + 1)]]))
+    assert bool(((logits >= scale * (centre - 1) - 1e-4)
+                 & (logits <= scale * (centre + 1) + 1e-4)).all())
+
+
+def test_shifted_bce_is_oc_softmax():
+    """Training's loss for the one-class head equals the published OC-softmax loss."""
+    torch.manual_seed(3)
+    model = LCNN({"stem": 4, "blocks": [4], "pool": [True], "head": "one-class"}).eval()
+    head = model.head[-1]
+    embeddings = torch.randn(10, model.arch["embedding"])
+    target = torch.tensor([0, 1] * 5, dtype=torch.float32)
+    cosine = torch.nn.functional.cosine_similarity(embeddings, head.direction, dim=1)
+    margins = torch.where(target == 0, ONE_CLASS["genuine_margin"],
+                          ONE_CLASS["synthetic_margin"])
+    sign = 1 - 2 * target  # (-1)^y
+    published = torch.nn.functional.softplus(ONE_CLASS["scale"] * (margins - cosine) * sign)
+
+    margin = logit_margin(model.arch)
+    ours = torch.nn.functional.binary_cross_entropy_with_logits(
+        head(embeddings).squeeze(1) - margin * (2 * target - 1), target, reduction="none")
+
+    assert margin == pytest.approx(7.0)
+    assert logit_margin(LCNN({"stem": 4, "blocks": [4], "pool": [True]}).arch) == 0.0
+    assert torch.allclose(ours, published, atol=1e-5)
 
 
 # --- checkpoints -------------------------------------------------------------------------
 
-def test_save_load_round_trip_is_exact(tmp_path, tiny_arch):
+@pytest.mark.parametrize("head", ["linear", "one-class"])
+def test_save_load_round_trip_is_exact(tmp_path, tiny_arch, head):
     torch.manual_seed(1)
-    model = LCNN(tiny_arch).eval()
+    model = LCNN(dict(tiny_arch, head=head)).eval()
     path = str(tmp_path / "model.safetensors")
     features = _features(4, seed=3)
 

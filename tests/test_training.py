@@ -7,6 +7,7 @@ import torch
 
 from forensics_scan import training
 from forensics_scan.labels import read_labelled
+from forensics_scan.model import load_checkpoint
 from forensics_scan.training import (SegmentSet, TrainConfig, augment, extract_segments,
                                      original_rows, twin_segments)
 
@@ -98,6 +99,20 @@ def test_twin_contrast_trains_and_records_its_weight(tmp_path, speechlike, write
     paired = [line for line in lines if line.startswith("twin contrast:")]
     assert paired and int(paired[0].split()[2]) > 0
     assert summary["config"]["twin_weight"] == 1.0
+
+
+def test_the_one_class_head_trains_and_is_recorded(tmp_path, speechlike, write_audio,
+                                                   tiny_arch):
+    table = _twin_manifest(tmp_path, speechlike, write_audio)
+    config = TrainConfig(epochs=2, batch_size=4, val_fraction=0.5, seed=3,
+                         arch=dict(tiny_arch, head="one-class"))
+    path = str(tmp_path / "model.safetensors")
+    summary = training.train(table, path, config, log=lambda _: None)
+    detector = load_checkpoint(path)
+    assert detector.model.arch["head"] == "one-class"
+    assert detector.model.arch["one_class"]["scale"] == 20.0
+    assert summary["config"]["arch"]["head"] == "one-class"
+    assert np.isfinite(summary["validation"]["file_eer"])
 
 
 def test_twin_contrast_without_originals_is_a_clear_error(tmp_path, speechlike, write_audio,
