@@ -33,8 +33,9 @@ class FileResult:
     """Outcome for one input file, whatever happened to it.
 
     ``status`` is OK (scored), SKIPPED (nothing to judge, e.g. shorter than 0.1 s) or
-    ERROR (could not be read); ``error`` says why for the last two. ``verdict`` and the
-    scores are only set when ``status`` is OK.
+    ERROR (could not be read); ``error`` says why for the last two. For a scored file it
+    is empty unless part of the file could not be decoded (it then says how much was
+    scanned). ``verdict`` and the scores are only set when ``status`` is OK.
     """
 
     path: str

@@ -311,7 +311,8 @@ def _read_file(path: str, options: ScanOptions, scores_key: str,
     except (DecodeError, OSError, ValueError, MemoryError, EOFError) as error:
         return _Pending(_failed(path, ERROR, _reason(error)))
     total, peak, truncated = item.stats
-    item.result = replace(base, duration_s=round(total / SAMPLE_RATE, 6), truncated=truncated)
+    item.result = replace(base, duration_s=round(total / SAMPLE_RATE, 6), truncated=truncated,
+                          error=_partly_decoded(info, total, truncated))
     if total < MIN_SAMPLES:
         item.result = _failed_from(item.result, SKIPPED,
                                    f"too short to judge ({total / SAMPLE_RATE:.3f} s < "
@@ -319,6 +320,20 @@ def _read_file(path: str, options: ScanOptions, scores_key: str,
     elif peak == 0.0:
         item.result = _failed_from(item.result, SKIPPED, "digital silence: nothing to judge")
     return item
+
+
+def _partly_decoded(info, total: int, truncated: bool) -> str:
+    """A note when the decoder gave much less audio than the header announced, else "".
+
+    A damaged compressed stream (MP3 above all) can end early without any error from the
+    decoder; the scan then judges what it got, and the reports must say the rest is missing.
+    Headers estimate (a VBR MP3 without a frame index), so small shortfalls pass.
+    """
+    announced, decoded = info.duration_s, total / SAMPLE_RATE
+    if truncated or announced is None or announced - decoded <= max(0.5, 0.05 * announced):
+        return ""
+    return (f"only {decoded:.1f} s of the {announced:.1f} s its header announces could be "
+            f"decoded (a damaged stream?): the rest was not scanned")
 
 
 def _judgeable(stats: Tuple[int, float, bool]) -> bool:
@@ -418,7 +433,7 @@ def _failed(path: str, status: str, reason: str) -> FileResult:
 
 
 def _failed_from(base: FileResult, status: str, reason: str) -> FileResult:
-    return replace(base, status=status, error=reason)
+    return replace(base, status=status, error="; ".join(filter(None, [reason, base.error])))
 
 
 def _reason(error: BaseException) -> str:

@@ -9,6 +9,7 @@ Nothing here is committed as a binary: every file is made from seeded signals an
 hand-built headers each time.
 """
 
+import io
 import os
 import struct
 from dataclasses import dataclass
@@ -86,6 +87,15 @@ def build_corpus(root: str, with_unreadable: bool = None) -> List[HostileCase]:
     with open(flac, "r+b") as handle:  # an interrupted copy: libsndfile loses sync
         handle.truncate(os.path.getsize(flac) // 2)
     cases.append(HostileCase("truncated.flac", ERROR, "FLAC cut in half", "decoding failed"))
+    mp3 = io.BytesIO()
+    sf.write(mp3, voice(6.0, seed=9), 16000, format="MP3")
+    damaged_mp3 = bytearray(mp3.getvalue())
+    flips = np.random.default_rng(5)  # these 40 bytes make libmpg123 stop after 2.0 s
+    for at in flips.integers(len(damaged_mp3) // 4, len(damaged_mp3) - 10, 40):
+        damaged_mp3[at] = flips.integers(0, 256)
+    raw("damaged.mp3", OK, "MP3 whose decoder stops early without an error",
+        bytes(damaged_mp3))
+    cases[-1] = HostileCase("damaged.mp3", OK, cases[-1].what, "header announces")
     raw("truncated_data.wav", OK, "WAV whose data chunk is cut mid-sample",
         _wav_bytes(voice(2.0, seed=1))[:44 + 16001])
     raw("huge_header.wav", OK, "WAV whose header claims 4 GB",

@@ -6,6 +6,7 @@ layout and determinism, never whether a verdict is right about the audio.
 
 import glob
 import os
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -217,6 +218,30 @@ def test_damaged_cache_entry_is_recomputed(corpus, tiny_checkpoint, tmp_path):
     result, = _scan([corpus["long"]], tiny_checkpoint, cache_dir=cache_dir)
 
     assert result == expected
+
+
+def test_audio_the_decoder_never_delivers_is_reported(corpus, tiny_checkpoint, monkeypatch):
+    """A stream that ends long before its header says (a damaged MP3 does) is scored as
+    far as it goes, and the result says how much was missing; small shortfalls pass."""
+    real_probe = scan.probe
+
+    def announcing(seconds):
+        def probe(path):
+            info = real_probe(path)
+            return replace(info, frames=int(seconds * info.sample_rate))
+        return probe
+
+    monkeypatch.setattr(scan, "probe", announcing(30.0))
+    cut, = _scan([corpus["long"]], tiny_checkpoint)
+    assert cut.status == OK and cut.duration_s == 12.0 and cut.n_segments == 3
+    assert cut.error == ("only 12.0 s of the 30.0 s its header announces could be decoded "
+                         "(a damaged stream?): the rest was not scanned")
+
+    monkeypatch.setattr(scan, "probe", announcing(12.4))  # a header's estimate, near enough
+    assert _scan([corpus["long"]], tiny_checkpoint)[0].error == ""
+    monkeypatch.setattr(scan, "probe", announcing(30.0))
+    limited, = _scan([corpus["long"]], tiny_checkpoint, max_duration_s=6)
+    assert limited.truncated and limited.error == ""  # cut on purpose, not lost
 
 
 def test_max_duration_truncates(corpus, tiny_checkpoint):
