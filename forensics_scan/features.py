@@ -54,6 +54,22 @@ def frontend_hash() -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def stft(batch: np.ndarray) -> np.ndarray:
+    """Centred, reflect-padded STFT of a (batch, n_samples) array: (batch, frames, bins).
+
+    complex64; ``WIN_LENGTH``-sample Hann windows every ``HOP_LENGTH`` samples, each
+    zero-padded to ``N_FFT`` with the window in the middle, as librosa frames it.
+    """
+    batch = batch.astype(np.float32, copy=False)
+    padded = np.pad(batch, ((0, 0), (N_FFT // 2, N_FFT // 2)), mode="reflect")
+    n_frames = 1 + (padded.shape[1] - N_FFT) // HOP_LENGTH
+    # Only the WIN_LENGTH samples under the window are framed: the rest of each N_FFT
+    # frame is zero, and a circular shift of the frame leaves the power spectrum as is.
+    windows = np.lib.stride_tricks.sliding_window_view(
+        padded[:, _WINDOW_OFFSET:], WIN_LENGTH, axis=1)[:, ::HOP_LENGTH][:, :n_frames]
+    return _rfft()(windows * _window(), n=N_FFT, axis=-1, overwrite_x=True)
+
+
 def log_mel(segments: np.ndarray) -> np.ndarray:
     """Level-normalised log-Mel spectrogram of one or more segments.
 
@@ -68,14 +84,7 @@ def log_mel(segments: np.ndarray) -> np.ndarray:
         ``log(mel + LOG_FLOOR * mean(mel))`` minus its mean over the segment.
     """
     single = segments.ndim == 1
-    batch = np.atleast_2d(segments).astype(np.float32, copy=False)
-    padded = np.pad(batch, ((0, 0), (N_FFT // 2, N_FFT // 2)), mode="reflect")
-    n_frames = 1 + (padded.shape[1] - N_FFT) // HOP_LENGTH
-    # Only the WIN_LENGTH samples under the window are framed: the rest of each N_FFT
-    # frame is zero, and a circular shift of the frame leaves the power spectrum as is.
-    windows = np.lib.stride_tricks.sliding_window_view(
-        padded[:, _WINDOW_OFFSET:], WIN_LENGTH, axis=1)[:, ::HOP_LENGTH][:, :n_frames]
-    spectrum = _rfft()(windows * _window(), n=N_FFT, axis=-1, overwrite_x=True)
+    spectrum = stft(np.atleast_2d(segments))
     power = spectrum.real ** 2 + spectrum.imag ** 2  # (batch, frames, bins), float32
     mel = np.matmul(_mel_basis(), power.transpose(0, 2, 1))  # (batch, mels, frames)
     mel += LOG_FLOOR * mel.mean(axis=(1, 2), keepdims=True) + np.float32(1e-20)

@@ -22,12 +22,7 @@ def make_log_feats(kind, floor, norm='global'):
     basis = basis / basis.sum(axis=1, keepdims=True)
     def log_feats(segments):
         single = segments.ndim == 1
-        batch = np.atleast_2d(segments).astype(np.float32, copy=False)
-        padded = np.pad(batch, ((0, 0), (N // 2, N // 2)), mode="reflect")
-        n_frames = 1 + (padded.shape[1] - N) // features.HOP_LENGTH
-        windows = np.lib.stride_tricks.sliding_window_view(
-            padded[:, features._WINDOW_OFFSET:], features.WIN_LENGTH, axis=1)[:, ::features.HOP_LENGTH][:, :n_frames]
-        spec = features._rfft()(windows * features._window(), n=N, axis=-1)
+        spec = features.stft(np.atleast_2d(segments))
         power = (spec.real ** 2 + spec.imag ** 2).astype(np.float32)
         m = np.matmul(basis, power.transpose(0, 2, 1))
         m += floor * m.mean(axis=(1, 2), keepdims=True) + np.float32(1e-20)

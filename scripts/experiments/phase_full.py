@@ -46,14 +46,8 @@ def phase_irregularity(spectrum: np.ndarray, power: np.ndarray) -> np.ndarray:
 def mel_phase(segments: np.ndarray) -> np.ndarray:
     """``features.log_mel`` rows, then ``phase_irregularity`` rows: (batch, 160, frames)."""
     single = segments.ndim == 1
-    batch = np.atleast_2d(segments).astype(np.float32, copy=False)
-    n = features.N_FFT
-    padded = np.pad(batch, ((0, 0), (n // 2, n // 2)), mode="reflect")
-    n_frames = 1 + (padded.shape[1] - n) // features.HOP_LENGTH
-    windows = np.lib.stride_tricks.sliding_window_view(
-        padded[:, features._WINDOW_OFFSET:], features.WIN_LENGTH,
-        axis=1)[:, ::features.HOP_LENGTH][:, :n_frames]
-    spectrum = features._rfft()(windows * features._window(), n=n, axis=-1)
+    batch = np.atleast_2d(segments)
+    spectrum = features.stft(batch)
     power = (spectrum.real ** 2 + spectrum.imag ** 2).astype(np.float32)
     rows = np.concatenate([features.log_mel(batch),
                            phase_irregularity(spectrum, power)], axis=1).astype(np.float32)
