@@ -74,11 +74,11 @@ def add_noise(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def _mix_at_random_snr(audio: np.ndarray, noise: np.ndarray,
                        rng: np.random.Generator) -> np.ndarray:
-    """``audio`` plus ``noise`` scaled to a random 10-40 dB signal-to-noise ratio."""
+    """``audio`` plus ``noise`` scaled to a random 10-40 dB signal-to-noise ratio, float32."""
     snr_db = rng.uniform(10, 40)
     power = max(float(np.mean(audio ** 2)), 1e-10)
     noise *= np.sqrt(power / 10 ** (snr_db / 10) / max(float(np.mean(noise ** 2)), 1e-12))
-    return audio + noise
+    return (audio + noise).astype(np.float32, copy=False)
 
 
 def reverberate(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -138,7 +138,7 @@ def impulsive_noise(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def coloured_noise(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """White noise through a random multi-notch filter, at 10-40 dB SNR (RawBoost's SSI)."""
     noise = sps.lfilter(_multi_notch(rng), [1.0], rng.standard_normal(audio.size))
-    return _mix_at_random_snr(audio, noise, rng).astype(np.float32)
+    return _mix_at_random_snr(audio, noise, rng)
 
 
 EFFECTS: Dict[str, Effect] = {
