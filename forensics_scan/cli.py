@@ -475,30 +475,51 @@ def build_dataset(real_dir, out_dir, neural, generators, fraction, tts_share, se
               help="Genuine audio to train on, drawn at random from REAL_DIRS.")
 @click.option("--max-steps", type=click.IntRange(1),
               help="Stop after this many steps (repeatable runs: give --minutes to spare).")
+@click.option("--kind", type=click.Choice(["nsf", "hifigan"]), default="nsf", show_default=True,
+              help="nsf: neural source-filter, fits on CPU in an hour ('nsf' generator). "
+                   "hifigan: HiFi-GAN with its discriminators, wants a GPU ('hifigan').")
+@click.option("--device", default="cpu", show_default=True,
+              help="torch device for --kind hifigan (e.g. cuda).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--threads", default=2, show_default=True, type=click.IntRange(1))
-def train_vocoder(real_dirs, out_path, minutes, audio_minutes, max_steps, seed, threads):
-    """Train the small neural source-filter vocoder used by the 'nsf' generator of
-    build-dataset on genuine speech in REAL_DIRS."""
+def train_vocoder(real_dirs, out_path, minutes, audio_minutes, max_steps, kind, device, seed,
+                  threads):
+    """Train a neural vocoder on genuine speech in REAL_DIRS, for the 'nsf' or 'hifigan'
+    generator of build-dataset (point $FSCAN_NSF_VOCODER or $FSCAN_HIFIGAN_VOCODER at
+    the checkpoint)."""
     import torch
 
-    from .vocoder import load_training_clips, train_vocoder as train
+    from .vocoder import load_training_clips, train_vocoder as train_nsf
 
+    if kind == "nsf" and device != "cpu":
+        _fail("--device applies to --kind hifigan only (the NSF vocoder trains on CPU)")
+    if kind == "hifigan" and device.startswith("cuda") and not torch.cuda.is_available():
+        _fail(f"--device {device}: torch sees no CUDA device here")
     torch.set_num_threads(threads)
     clips = load_training_clips(real_dirs, audio_minutes, seed)
     if not clips:
         _fail(f"no decodable audio under {', '.join(real_dirs)}")
 
     def progress(step, elapsed_s, loss):
-        click.echo(f"step {step}  {elapsed_s / 60:.1f} min  loss {loss:.3f}", err=True)
+        losses = loss if isinstance(loss, dict) else {"loss": loss}
+        click.echo(f"step {step}  {elapsed_s / 60:.1f} min  " +
+                   "  ".join(f"{k} {v:.3f}" for k, v in losses.items()), err=True)
 
     try:
-        summary = train(clips, out_path, minutes=minutes, seed=seed, max_steps=max_steps,
-                        progress=progress)
+        if kind == "nsf":
+            summary = train_nsf(clips, out_path, minutes=minutes, seed=seed,
+                                max_steps=max_steps, progress=progress)
+            final = f"loss {summary['final_loss']}"
+        else:
+            from .gan_vocoder import pack_clips, train_gan_vocoder
+
+            summary = train_gan_vocoder(pack_clips(clips), out_path, minutes=minutes,
+                                        seed=seed, max_steps=max_steps, device=device,
+                                        progress=progress)
+            final = f"mel L1 {summary['final_losses'].get('mel')}"
     except ValueError as error:
         _fail(str(error))
-    click.echo(f"wrote {out_path}: {summary['steps']} steps, loss {summary['final_loss']}",
-               err=True)
+    click.echo(f"wrote {out_path}: {summary['steps']} steps, {final}", err=True)
 
 
 def _cache_dir(cache_dir, no_cache: bool, backend: str, engine: str):

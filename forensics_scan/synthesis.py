@@ -3,10 +3,10 @@
 Two kinds of generator live here:
 
 * **copy-synthesis** (``kind == COPY_SYNTHESIS``): analyse a genuine 16 kHz clip and
-  resynthesise it with a classical vocoder (WORLD, Griffin-Lim, LPC) or fscan's own
-  neural source-filter vocoder (``nsf``, see vocoder.py). Speaker, words, channel and
-  duration stay those of the original, so the only thing a detector can
-  learn from the pair is the vocoder. The output is rescaled to the RMS of its source.
+  resynthesise it with a classical vocoder (WORLD, Griffin-Lim, LPC) or one of fscan's
+  own neural vocoders (``nsf``, see vocoder.py; ``hifigan``, see gan_vocoder.py).
+  Speaker, words, channel and duration stay those of the original, so the only thing a
+  detector can learn from the pair is the vocoder. The output is rescaled to the RMS of its source.
 * **TTS** (``kind == TTS``): speak a text with espeak-ng, flite or festival, run as
   subprocesses, or with Kokoro, a neural TTS run in-process with onnxruntime; resampled
   to 16 kHz with soxr and scaled to a requested level.
@@ -531,6 +531,53 @@ def _nsf_model(checkpoint: str):
             from error
 
 
+HIFIGAN_VOCODER_ENV = "FSCAN_HIFIGAN_VOCODER"
+
+
+def hifigan_vocoder_path() -> str:
+    """The HiFi-GAN checkpoint the ``hifigan`` generator uses: ``$FSCAN_HIFIGAN_VOCODER``,
+    or ``hifigan_vocoder.safetensors`` beside the bundled detector."""
+    from .checkpoint import bundled_model_path
+
+    return os.environ.get(HIFIGAN_VOCODER_ENV) or os.path.join(
+        os.path.dirname(bundled_model_path()), "hifigan_vocoder.safetensors")
+
+
+def hifigan_vocoder(audio: np.ndarray, *, checkpoint: str,
+                    checkpoint_sha256: str = "") -> np.ndarray:
+    """Copy-synthesis through a HiFi-GAN generator fscan trained itself
+    (``gan_vocoder.py``): log-Mel in, waveform out, no F0. ``checkpoint_sha256``, when
+    given, must match the file, as for ``nsf_vocoder``."""
+    from . import gan_vocoder
+
+    x = _check_input(audio)
+    if checkpoint_sha256 and _sha256(checkpoint) != checkpoint_sha256:
+        raise GeneratorUnavailable(f"{checkpoint} is not the vocoder this clip was planned "
+                                   f"with (sha256 {checkpoint_sha256})")
+    generator, log_mel = _hifigan_model(checkpoint)
+    return _finish(gan_vocoder.gan_copy_synthesis(generator, log_mel, x), x.size, rms(x))
+
+
+def _hifigan_options(rng: np.random.Generator) -> dict:
+    path = hifigan_vocoder_path()
+    digest = _sha256(path) if os.path.isfile(path) else ""  # missing: see Generator.missing
+    return {"checkpoint": path, "checkpoint_sha256": digest}
+
+
+@functools.lru_cache(maxsize=2)
+def _hifigan_model(checkpoint: str):
+    import torch
+
+    from . import gan_vocoder
+
+    torch.set_num_threads(1)  # one generator per worker process, as for the BLAS pools
+    try:
+        return gan_vocoder.load_gan_vocoder(checkpoint)
+    except (OSError, ValueError) as error:
+        raise GeneratorUnavailable(f"HiFi-GAN vocoder {checkpoint} cannot be loaded: "
+                                   f"{error}") from error
+
+
 # ------------------------------------------------------------------------------ TTS
 
 def espeak_tts(text: str, *, voice: str = "en-us", rate_wpm: int = 175, pitch: int = 50,
@@ -783,7 +830,7 @@ class Generator:
             return f"Python package {self.module} is not installed (pip install fscan[dataset])"
         if self.weights is not None and not os.path.isfile(self.weights()):
             return (f"model file {self.weights()} not found (fscan train-vocoder, or set "
-                    f"{NSF_VOCODER_ENV})")
+                    f"{NSF_VOCODER_ENV} / {HIFIGAN_VOCODER_ENV})")
         return ""
 
     def available(self) -> bool:
@@ -872,6 +919,9 @@ GENERATORS = {g.name: g for g in (
               _nsf_smoothed_options, "",
               "pyworld", "fscan's NSF vocoder fed an over-smoothed log-Mel and F0 "
               "(acoustic-model blur)", default=False, weights=nsf_vocoder_path),
+    Generator("hifigan", COPY_SYNTHESIS, hifigan_vocoder, _hifigan_options, "", "",
+              "HiFi-GAN generator fscan trained itself (gan_vocoder.py), fed the log-Mel",
+              default=False, weights=hifigan_vocoder_path),
     Generator("espeak_ng", TTS, espeak_tts, _espeak_options, "espeak-ng", "",
               "espeak-ng formant TTS, English accents x voice variants, random rate/pitch"),
     *(Generator(f"flite_{voice}", TTS, flite_tts, _flite_options(voice), "flite", "",

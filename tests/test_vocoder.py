@@ -131,3 +131,29 @@ def test_cli_trains_a_vocoder_and_rejects_a_folder_without_audio(tmp_path):
     result = CliRunner().invoke(main, ["train-vocoder", str(empty), "--out", str(out)])
     assert result.exit_code == 2
     assert "no decodable audio" in result.output
+
+
+def test_cli_trains_a_hifigan_and_refuses_device_for_nsf(tmp_path, monkeypatch):
+    import soundfile as sf
+
+    from forensics_scan import gan_vocoder
+
+    train = gan_vocoder.train_gan_vocoder
+    tiny = gan_vocoder.GanVocoderConfig(channels=16)
+    monkeypatch.setattr(gan_vocoder, "train_gan_vocoder",  # a full-size step is ~1 min on CPU
+                        lambda *a, **k: train(*a, **k, config=tiny, batch_size=2))
+    real = tmp_path / "real"
+    real.mkdir()
+    sf.write(real / "a.wav", voice(140, 1.0).astype(np.float32), SAMPLE_RATE)
+    out = tmp_path / "hifigan.safetensors"
+    result = CliRunner().invoke(main, ["train-vocoder", str(real), "--out", str(out),
+                                       "--kind", "hifigan", "--max-steps", "1",
+                                       "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    assert "1 steps, mel L1" in result.output
+    generator, _ = gan_vocoder.load_gan_vocoder(str(out))
+    assert generator.config == tiny
+    result = CliRunner().invoke(main, ["train-vocoder", str(real), "--out", str(out),
+                                       "--device", "cuda"])
+    assert result.exit_code == 2
+    assert "--kind hifigan only" in result.output

@@ -1,0 +1,450 @@
+"""A HiFi-GAN vocoder that fscan trains itself, best on a GPU.
+
+The systems fscan misses most on eval_public are well-trained GAN vocoders (HiFi-GAN,
+MelGAN) and flows (WaveGlow): their artefacts come from transposed-convolution
+upsampling trained against discriminators, which the classical vocoders, the CPU-trained
+``vocoder.NSFVocoder`` and the 52 minutes of shared copy-synthesis do not reproduce well.
+This module trains the generator of Kong, Kim and Bae (HiFi-GAN, NeurIPS 2020) with its
+two discriminators on genuine speech, so copy-synthesis through it gives training twins
+with those artefacts. On two CPU cores a run of an hour gets only a few hundred steps;
+on a GPU a few minutes give thousands.
+
+Model, 16 kHz, 10 ms frames (hop 160):
+
+* **generator**: 80-bin log-Mel (1024-point FFT, 0-8 kHz) -> a convolution -> transposed
+  convolutions upsampling x5, x4, x4, x2, each followed by a multi-receptive-field
+  fusion of dilated residual blocks -> ``tanh`` waveform;
+* **discriminators** (training only): multi-period (periods 2, 3, 5, 7, 11) and
+  multi-scale (raw, x2 and x4 average-pooled);
+* **loss**: least-squares GAN, feature matching (x2) and log-Mel L1 (x45), as published.
+
+``train_gan_vocoder`` fits one on a packed training set (``pack_clips``) within a time
+budget and saves a safetensors checkpoint of the generator with its configuration and
+its Mel filterbank, so synthesis needs neither librosa nor the discriminators.
+``python -m forensics_scan.gan_vocoder PACKED.npz OUT.safetensors`` trains from a packed
+set with numpy, torch and safetensors only (what a lent GPU machine has).
+"""
+
+import argparse
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import weight_norm
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+HOP = 160
+N_FFT = 1024
+N_MELS = 80
+WORK_RMS = 0.05  # every clip is trained and resynthesised at this level (about -26 dBFS)
+SEGMENT = 8000  # samples per training crop: 0.5 s, 50 frames
+CHECKPOINT_KIND = "fscan-hifigan-vocoder"
+
+
+@dataclass(frozen=True)
+class GanVocoderConfig:
+    """Architecture of a ``HifiGanGenerator``; stored in its checkpoint. The defaults are
+    HiFi-GAN V1's widths with strides for a 160-sample hop."""
+
+    channels: int = 512
+    upsample_rates: Tuple[int, ...] = (5, 4, 4, 2)
+    resblock_kernels: Tuple[int, ...] = (3, 7, 11)
+    resblock_dilations: Tuple[int, ...] = (1, 3, 5)
+
+    def __post_init__(self):
+        if math.prod(self.upsample_rates) != HOP:
+            raise ValueError(f"upsample rates {self.upsample_rates} must multiply to {HOP}")
+
+
+# ------------------------------------------------------------------------ features
+
+def mel_filterbank() -> np.ndarray:
+    """The (N_MELS, N_FFT // 2 + 1) Slaney Mel filterbank, 0-8 kHz (needs librosa)."""
+    import librosa
+
+    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=0.0,
+                               fmax=SAMPLE_RATE / 2).astype(np.float32)
+
+
+class LogMel(nn.Module):
+    """Log-Mel frames of a waveform batch, exactly ``n // HOP`` frames for ``n`` samples
+    (reflect padding of ``(N_FFT - HOP) / 2`` on each side, no centring)."""
+
+    def __init__(self, filterbank: np.ndarray):
+        super().__init__()
+        self.register_buffer("filterbank", torch.as_tensor(filterbank, dtype=torch.float32))
+        self.register_buffer("window", torch.hann_window(N_FFT))
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        pad = (N_FFT - HOP) // 2
+        audio = F.pad(audio.float()[:, None], (pad, pad), mode="reflect")[:, 0]
+        spectrum = torch.stft(audio, N_FFT, HOP, window=self.window, center=False,
+                              return_complex=True)
+        magnitude = torch.sqrt(spectrum.real ** 2 + spectrum.imag ** 2 + 1e-9)
+        return torch.log(torch.clamp(self.filterbank @ magnitude, min=1e-5))
+
+
+# ------------------------------------------------------------------------- generator
+
+class _ResBlock(nn.Module):
+    """HiFi-GAN's ResBlock1: for each dilation, a dilated and an undilated convolution
+    with a residual connection."""
+
+    def __init__(self, channels: int, kernel: int, dilations: Sequence[int]):
+        super().__init__()
+        self.dilated = nn.ModuleList(
+            weight_norm(nn.Conv1d(channels, channels, kernel, dilation=d,
+                                  padding=d * (kernel - 1) // 2)) for d in dilations)
+        self.plain = nn.ModuleList(
+            weight_norm(nn.Conv1d(channels, channels, kernel, padding=(kernel - 1) // 2))
+            for _ in dilations)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for dilated, plain in zip(self.dilated, self.plain):
+            x = x + plain(F.leaky_relu(dilated(F.leaky_relu(x, 0.1)), 0.1))
+        return x
+
+
+class HifiGanGenerator(nn.Module):
+    """Log-Mel frames (batch, N_MELS, frames) -> waveform (batch, frames * HOP)."""
+
+    def __init__(self, config: GanVocoderConfig = GanVocoderConfig()):
+        super().__init__()
+        self.config = config
+        self.pre = weight_norm(nn.Conv1d(N_MELS, config.channels, 7, padding=3))
+        self.upsample = nn.ModuleList()
+        self.fusions = nn.ModuleList()
+        channels = config.channels
+        for rate in config.upsample_rates:
+            # kernel 2r (even r) or 2r + 1 (odd r) with padding (k - r) // 2 gives exactly r x
+            kernel = 2 * rate + rate % 2
+            self.upsample.append(weight_norm(nn.ConvTranspose1d(
+                channels, channels // 2, kernel, rate, padding=(kernel - rate) // 2)))
+            channels //= 2
+            self.fusions.append(nn.ModuleList(
+                _ResBlock(channels, k, config.resblock_dilations)
+                for k in config.resblock_kernels))
+        self.post = weight_norm(nn.Conv1d(channels, 1, 7, padding=3))
+
+    def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
+        x = self.pre(log_mel)
+        for upsample, fusion in zip(self.upsample, self.fusions):
+            x = upsample(F.leaky_relu(x, 0.1))
+            x = sum(block(x) for block in fusion) / len(fusion)
+        return torch.tanh(self.post(F.leaky_relu(x, 0.01)))[:, 0]
+
+
+# --------------------------------------------------------------------- discriminators
+
+class _PeriodDiscriminator(nn.Module):
+    def __init__(self, period: int):
+        super().__init__()
+        self.period = period
+        widths = (1, 32, 128, 512, 1024)
+        self.convs = nn.ModuleList(
+            weight_norm(nn.Conv2d(a, b, (5, 1), (3, 1), padding=(2, 0)))
+            for a, b in zip(widths, widths[1:]))
+        self.convs.append(weight_norm(nn.Conv2d(1024, 1024, (5, 1), padding=(2, 0))))
+        self.post = weight_norm(nn.Conv2d(1024, 1, (3, 1), padding=(1, 0)))
+
+    def forward(self, audio: torch.Tensor):
+        pad = -audio.shape[-1] % self.period
+        x = F.pad(audio[:, None], (0, pad), mode="reflect")
+        x = x.view(x.shape[0], 1, -1, self.period)
+        features = []
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), 0.1)
+            features.append(x)
+        x = self.post(x)
+        features.append(x)
+        return x.flatten(1), features
+
+
+class _ScaleDiscriminator(nn.Module):
+    LAYERS = ((1, 128, 15, 1, 1), (128, 128, 41, 2, 4), (128, 256, 41, 2, 16),
+              (256, 512, 41, 4, 16), (512, 1024, 41, 4, 16), (1024, 1024, 41, 1, 16),
+              (1024, 1024, 5, 1, 1))  # (in, out, kernel, stride, groups)
+
+    def __init__(self):
+        super().__init__()
+        self.convs = nn.ModuleList(
+            weight_norm(nn.Conv1d(a, b, k, s, groups=g, padding=(k - 1) // 2))
+            for a, b, k, s, g in self.LAYERS)
+        self.post = weight_norm(nn.Conv1d(1024, 1, 3, padding=1))
+
+    def forward(self, audio: torch.Tensor):
+        x, features = audio[:, None], []
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), 0.1)
+            features.append(x)
+        x = self.post(x)
+        features.append(x)
+        return x.flatten(1), features
+
+
+class Discriminators(nn.Module):
+    """HiFi-GAN's multi-period and multi-scale discriminators, as one list of judges."""
+
+    def __init__(self):
+        super().__init__()
+        self.period = nn.ModuleList(_PeriodDiscriminator(p) for p in (2, 3, 5, 7, 11))
+        self.scale = nn.ModuleList(_ScaleDiscriminator() for _ in range(3))
+
+    def forward(self, audio: torch.Tensor):
+        """List of (score, feature maps), one per judge."""
+        judged = [judge(audio) for judge in self.period]
+        for index, judge in enumerate(self.scale):
+            if index:
+                audio = F.avg_pool1d(audio[:, None], 4, 2, padding=2)[:, 0]
+            judged.append(judge(audio))
+        return judged
+
+
+def discriminator_loss(real, fake) -> torch.Tensor:
+    """Least-squares GAN: real judged 1, generated 0."""
+    return sum(torch.mean((1 - r.float()) ** 2) + torch.mean(f.float() ** 2)
+               for (r, _), (f, _) in zip(real, fake))
+
+
+def generator_loss(real, fake) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(adversarial, feature matching): generated judged 1; L1 between the judges'
+    feature maps of real and generated audio, summed over layers and judges."""
+    adversarial = sum(torch.mean((1 - f.float()) ** 2) for f, _ in fake)
+    matching = sum(torch.mean(torch.abs(a.float() - b.float()))
+                   for (_, real_maps), (_, fake_maps) in zip(real, fake)
+                   for a, b in zip(real_maps, fake_maps))
+    return adversarial, matching
+
+
+# ------------------------------------------------------------------------- training
+
+def pack_clips(clips: Sequence[np.ndarray]) -> dict:
+    """Join genuine 16 kHz clips into one training set for ``train_gan_vocoder``.
+
+    Each clip is scaled to ``WORK_RMS`` and stored as int16; ``starts`` lists the sample
+    offsets where a ``SEGMENT``-long crop stays inside one clip and is at least half
+    speech (frames louder than a tenth of the clip's RMS). Clips without such a crop are
+    left out. The result is a dict of arrays (``np.savez`` it to move it elsewhere).
+    """
+    pieces, starts, offset = [], [], 0
+    frames_per_crop = SEGMENT // HOP
+    for clip in clips:
+        audio = np.asarray(clip, dtype=np.float64)
+        level = float(np.sqrt(np.mean(audio ** 2))) if audio.size else 0.0
+        if audio.size < SEGMENT or level < 1e-4:
+            continue
+        audio = np.clip(audio[: audio.size // HOP * HOP] * (WORK_RMS / level), -1, 1)
+        frame_rms = np.sqrt(np.mean(audio.reshape(-1, HOP) ** 2, axis=1))
+        loud = np.convolve(frame_rms > 0.1 * WORK_RMS, np.ones(frames_per_crop), "valid")
+        good = np.flatnonzero(loud >= frames_per_crop // 2)
+        if good.size == 0:
+            continue
+        pieces.append(np.round(audio * 32767).astype(np.int16))
+        starts.append(offset + good * HOP)
+        offset += audio.size
+    if not pieces:
+        raise ValueError("no clip holds half a second of speech: nothing to train on")
+    return {"audio": np.concatenate(pieces), "starts": np.concatenate(starts),
+            "filterbank": mel_filterbank()}
+
+
+def train_gan_vocoder(packed: dict, out_path: str, *, minutes: float = 60.0,
+                      config: GanVocoderConfig = GanVocoderConfig(), batch_size: int = 16,
+                      learning_rate: float = 2e-4, seed: int = 0,
+                      max_steps: Optional[int] = None, device: str = "cpu",
+                      bf16: bool = False, half: bool = False,
+                      progress: Optional[Callable[[int, float, dict], None]] = None) -> dict:
+    """Fit a HiFi-GAN generator (and its discriminators) for ``minutes`` of wall time.
+
+    Parameters
+    ----------
+    packed : dict
+        From ``pack_clips`` (or ``np.load`` of its saved form).
+    out_path : str
+        Where the generator's safetensors checkpoint goes (rewritten every five minutes,
+        so a run cut short still leaves a model).
+    minutes, max_steps :
+        Time budget and an optional step limit, whichever runs out first.
+    device : str
+        ``"cpu"`` or ``"cuda"``; ``bf16`` runs the networks under bfloat16 autocast (GPU).
+    half : bool
+        Store the weights as float16: half the file, for moving it off a lent machine
+        (loading casts back to float32; the difference is far below audibility).
+    progress : callable, optional
+        Called as ``progress(step, elapsed_s, losses)`` every 100 steps.
+
+    Returns
+    -------
+    dict
+        Steps, seconds, final smoothed losses, audio seconds trained on.
+    """
+    torch.manual_seed(seed)
+    generator_rng = torch.Generator(device="cpu").manual_seed(seed)
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+    audio = torch.as_tensor(np.asarray(packed["audio"]), device=dev).float() / 32767
+    starts = torch.as_tensor(np.asarray(packed["starts"]), dtype=torch.long)
+    log_mel = LogMel(np.asarray(packed["filterbank"])).to(dev)
+    generator, judges = HifiGanGenerator(config).to(dev), Discriminators().to(dev)
+    opt_g = torch.optim.AdamW(generator.parameters(), learning_rate, betas=(0.8, 0.99))
+    opt_d = torch.optim.AdamW(judges.parameters(), learning_rate, betas=(0.8, 0.99))
+    offsets = torch.arange(SEGMENT)
+    audio_s = audio.numel() / SAMPLE_RATE
+    log.info("training HiFi-GAN on %.1f min of speech for %.0f min on %s",
+             audio_s / 60, minutes, device)
+
+    def autocast():
+        return torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16)
+
+    budget_s, started, last_save = minutes * 60.0, time.monotonic(), time.monotonic()
+    step, smoothed = 0, {}
+    while (elapsed := time.monotonic() - started) < budget_s and step != max_steps:
+        done = max(elapsed / budget_s, step / max_steps if max_steps else 0.0)
+        for optimiser in (opt_g, opt_d):  # exponential decay to a tenth over the budget
+            for group in optimiser.param_groups:
+                group["lr"] = learning_rate * 0.1 ** done
+        picks = starts[torch.randint(len(starts), (batch_size,), generator=generator_rng)]
+        real = audio[(picks[:, None] + offsets).to(dev)]
+        real_mel = log_mel(real)
+        with autocast():
+            fake = generator(real_mel)
+        with autocast():
+            loss_d = discriminator_loss(judges(real), judges(fake.detach()))
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+        with autocast():
+            adversarial, matching = generator_loss(judges(real), judges(fake))
+        loss_mel = F.l1_loss(log_mel(fake.float()), real_mel)
+        loss_g = adversarial + 2 * matching + 45 * loss_mel
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        step += 1
+        for name, value in (("mel", loss_mel), ("disc", loss_d), ("adv", adversarial)):
+            value = float(value.detach())
+            smoothed[name] = value if name not in smoothed else 0.98 * smoothed[name] + 0.02 * value
+        if progress is not None and step % 100 == 0:
+            progress(step, elapsed, dict(smoothed))
+        if time.monotonic() - last_save > 300:
+            save_gan_vocoder(generator, log_mel, out_path, step, elapsed, smoothed, audio_s,
+                             half)
+            last_save = time.monotonic()
+    summary = save_gan_vocoder(generator, log_mel, out_path, step,
+                               time.monotonic() - started, smoothed, audio_s, half)
+    log.info("HiFi-GAN vocoder: %d steps, mel L1 %.3f -> %s", step,
+             smoothed.get("mel", float("nan")), out_path)
+    return summary
+
+
+def save_gan_vocoder(generator: HifiGanGenerator, log_mel: LogMel, out_path: str,
+                     steps: int, seconds: float, losses: dict, audio_s: float,
+                     half: bool = False) -> dict:
+    """Write the generator, its configuration and its Mel filterbank to ``out_path``."""
+    from safetensors.torch import save_file
+
+    summary = {"steps": steps, "train_seconds": round(seconds, 1),
+               "final_losses": {k: round(v, 4) for k, v in losses.items()},
+               "train_audio_seconds": round(audio_s, 1)}
+    dtype = torch.float16 if half else torch.float32
+    tensors = {k: v.detach().cpu().to(dtype).contiguous()
+               for k, v in generator.state_dict().items()}
+    tensors["mel_filterbank"] = log_mel.filterbank.cpu().contiguous()
+    metadata = {"kind": CHECKPOINT_KIND, "config": json.dumps(asdict(generator.config)),
+                "training": json.dumps(summary)}
+    save_file(tensors, out_path, metadata)
+    return summary
+
+
+# ------------------------------------------------------------------------ synthesis
+
+def load_gan_vocoder(path: str) -> Tuple[HifiGanGenerator, LogMel]:
+    """Load a checkpoint written by ``train_gan_vocoder`` (no pickle is executed);
+    raises ``ValueError`` for any other file and ``OSError`` when it cannot be read."""
+    from safetensors import SafetensorError, safe_open
+    from safetensors.torch import load_file
+
+    try:
+        with safe_open(path, framework="pt") as handle:
+            metadata = handle.metadata() or {}
+    except SafetensorError as error:
+        raise ValueError(f"{path} is not a readable safetensors file: {error}") from error
+    if metadata.get("kind") != CHECKPOINT_KIND:
+        raise ValueError(f"{path} is not an fscan HiFi-GAN vocoder checkpoint")
+    try:
+        settings = json.loads(metadata["config"])
+        config = GanVocoderConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                     for k, v in settings.items()})
+    except (KeyError, TypeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path} holds no usable vocoder configuration: {error}") from error
+    tensors = {k: v.float() for k, v in load_file(path).items()}
+    log_mel = LogMel(tensors.pop("mel_filterbank").numpy())
+    generator = HifiGanGenerator(config)
+    generator.load_state_dict(tensors)
+    return generator.eval(), log_mel
+
+
+def gan_copy_synthesis(generator: HifiGanGenerator, log_mel: LogMel, audio: np.ndarray,
+                       *, transform: Optional[Callable] = None) -> np.ndarray:
+    """Resynthesise a 16 kHz clip (at least ``N_FFT`` samples) through the generator:
+    same length, at ``WORK_RMS``.
+    ``transform``, when given, maps the (N_MELS, frames) log-Mel before synthesis."""
+    audio = np.asarray(audio, dtype=np.float64)
+    if audio.ndim != 1 or audio.size < N_FFT:
+        raise ValueError(f"expected mono audio of at least {N_FFT} samples, got shape "
+                         f"{audio.shape}")
+    level = max(float(np.sqrt(np.mean(audio ** 2))), 1e-12)
+    padded = np.pad(audio * (WORK_RMS / level), (0, -audio.size % HOP))
+    with torch.inference_mode():
+        mel = log_mel(torch.from_numpy(padded).float()[None])
+        if transform is not None:
+            mel = torch.from_numpy(np.ascontiguousarray(transform(mel[0].numpy()),
+                                                        dtype=np.float32))[None]
+        output = generator(mel)
+    return output[0, : audio.size].double().numpy()
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Train from a packed set (``np.savez`` of ``pack_clips``): for machines that have
+    torch, numpy and safetensors but not the rest of fscan's dependencies."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("packed")
+    parser.add_argument("out")
+    parser.add_argument("--minutes", type=float, default=60.0)
+    parser.add_argument("--max-steps", type=int)
+    parser.add_argument("--channels", type=int, default=512)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--bf16", action="store_true")
+    parser.add_argument("--half", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    packed = dict(np.load(args.packed))
+
+    def report(step, elapsed, losses):
+        print(f"step {step} {elapsed:.0f}s " +
+              " ".join(f"{k} {v:.3f}" for k, v in losses.items()), flush=True)
+
+    summary = train_gan_vocoder(packed, args.out, minutes=args.minutes,
+                                config=GanVocoderConfig(channels=args.channels),
+                                batch_size=args.batch_size, seed=args.seed,
+                                max_steps=args.max_steps, device=args.device,
+                                bf16=args.bf16, half=args.half, progress=report)
+    print(json.dumps(summary), flush=True)
+
+
+if __name__ == "__main__":
+    main()
