@@ -261,7 +261,7 @@ def train_gan_vocoder(packed: dict, out_path: str, *, minutes: float = 60.0,
                       config: GanVocoderConfig = GanVocoderConfig(), batch_size: int = 16,
                       learning_rate: float = 2e-4, seed: int = 0,
                       max_steps: Optional[int] = None, device: str = "cpu",
-                      bf16: bool = False, half: bool = False,
+                      bf16: bool = False, half: bool = False, init: Optional[str] = None,
                       progress: Optional[Callable[[int, float, dict], None]] = None) -> dict:
     """Fit a HiFi-GAN generator (and its discriminators) for ``minutes`` of wall time.
 
@@ -279,6 +279,9 @@ def train_gan_vocoder(packed: dict, out_path: str, *, minutes: float = 60.0,
     half : bool
         Store the weights as float16: half the file, for moving it off a lent machine
         (loading casts back to float32; the difference is far below audibility).
+    init : str, optional
+        A checkpoint of this module to go on from (its configuration replaces
+        ``config``); the discriminators start afresh, as they are not saved.
     progress : callable, optional
         Called as ``progress(step, elapsed_s, losses)`` every 100 steps.
 
@@ -297,7 +300,11 @@ def train_gan_vocoder(packed: dict, out_path: str, *, minutes: float = 60.0,
     audio = torch.as_tensor(np.asarray(packed["audio"]), device=dev).float() / 32767
     starts = torch.as_tensor(np.asarray(packed["starts"]), dtype=torch.long)
     log_mel = LogMel(np.asarray(packed["filterbank"])).to(dev)
-    generator, judges = HifiGanGenerator(config).to(dev), Discriminators().to(dev)
+    if init is not None:
+        generator = load_gan_vocoder(init)[0].train().to(dev)
+    else:
+        generator = HifiGanGenerator(config).to(dev)
+    judges = Discriminators().to(dev)
     opt_g = torch.optim.AdamW(generator.parameters(), learning_rate, betas=(0.8, 0.99))
     opt_d = torch.optim.AdamW(judges.parameters(), learning_rate, betas=(0.8, 0.99))
     offsets = torch.arange(SEGMENT)
@@ -430,6 +437,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--bf16", action="store_true")
     parser.add_argument("--half", action="store_true")
+    parser.add_argument("--init", help="generator checkpoint to go on from")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     packed = dict(np.load(args.packed))
@@ -442,7 +450,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                                 config=GanVocoderConfig(channels=args.channels),
                                 batch_size=args.batch_size, seed=args.seed,
                                 max_steps=args.max_steps, device=args.device,
-                                bf16=args.bf16, half=args.half, progress=report)
+                                bf16=args.bf16, half=args.half, init=args.init,
+                                progress=report)
     print(json.dumps(summary), flush=True)
 
 

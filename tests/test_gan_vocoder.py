@@ -229,6 +229,18 @@ def test_training_writes_a_generator_checkpoint_with_its_history(trained):
     assert not torch.equal(synthesise(generator), synthesise(initial))  # the steps moved it
 
 
+def test_training_goes_on_from_a_checkpoint_with_its_configuration(trained, tmp_path):
+    path, _, packed = trained
+    again = tmp_path / "again.safetensors"
+    # no step: the checkpoint written is the one it started from, whatever config is passed
+    summary = gv.train_gan_vocoder(packed, str(again), minutes=5, max_steps=0,
+                                   config=gv.GanVocoderConfig(), init=str(path))
+    assert summary["steps"] == 0
+    started, _ = gv.load_gan_vocoder(str(again))
+    assert started.config == TINY
+    assert torch.equal(synthesise(started), synthesise(gv.load_gan_vocoder(str(path))[0]))
+
+
 def test_a_checkpoint_round_trips_also_at_half_precision(trained, tmp_path):
     path, summary, packed = trained
     generator, log_mel = gv.load_gan_vocoder(str(path))
