@@ -63,6 +63,10 @@ class GanVocoderConfig:
     def __post_init__(self):
         if math.prod(self.upsample_rates) != HOP:
             raise ValueError(f"upsample rates {self.upsample_rates} must multiply to {HOP}")
+        stages = len(self.upsample_rates)
+        if self.channels < 2 ** stages or self.channels % 2 ** stages:
+            raise ValueError(f"{self.channels} channels cannot be halved at each of the "
+                             f"{stages} upsampling stages")
 
 
 # ------------------------------------------------------------------------ features

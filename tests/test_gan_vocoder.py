@@ -73,6 +73,12 @@ def test_config_refuses_upsampling_that_is_not_one_hop(rates):
         gv.GanVocoderConfig(channels=16, upsample_rates=rates)
 
 
+@pytest.mark.parametrize("channels", [8, 24, 0])
+def test_config_refuses_channels_that_cannot_be_halved_at_every_stage(channels):
+    with pytest.raises(ValueError, match="cannot be halved"):
+        gv.GanVocoderConfig(channels=channels)  # four stages: a multiple of 16 is needed
+
+
 @pytest.mark.parametrize("rates", [(5, 4, 4, 2), (8, 5, 4), (2, 4, 4, 5), (10, 16), (160,)])
 def test_generator_makes_one_hop_of_samples_per_frame_within_full_scale(rates):
     torch.manual_seed(0)
