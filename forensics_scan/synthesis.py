@@ -6,7 +6,8 @@ Two kinds of generator live here:
   resynthesise it with a classical vocoder (WORLD, Griffin-Lim, LPC) or one of fscan's
   own neural vocoders (``nsf``, see vocoder.py; ``hifigan``, see gan_vocoder.py).
   Speaker, words, channel and duration stay those of the original, so the only thing a
-  detector can learn from the pair is the vocoder. The output is rescaled to the RMS of its source.
+  detector can learn from the pair is the vocoder. The output is rescaled to the RMS of
+  its source.
 * **TTS** (``kind == TTS``): speak a text with espeak-ng, flite or festival, run as
   subprocesses, or with Kokoro, a neural TTS run in-process with onnxruntime; resampled
   to 16 kHz with soxr and scaled to a requested level.
@@ -484,18 +485,13 @@ def _nsf_copy(audio, checkpoint: str, checkpoint_sha256: str, seed: int, transfo
     from . import vocoder
 
     x = _check_input(audio)
-    if checkpoint_sha256 and _sha256(checkpoint) != checkpoint_sha256:
-        raise GeneratorUnavailable(f"{checkpoint} is not the vocoder this clip was planned "
-                                   f"with (sha256 {checkpoint_sha256})")
-    model = _nsf_model(checkpoint)
+    model = _vocoder_model("nsf", checkpoint, checkpoint_sha256)
     return _finish(vocoder.copy_synthesis(model, x, seed=seed, transform=transform), x.size,
                    rms(x))
 
 
 def _nsf_options(rng: np.random.Generator) -> dict:
-    path = nsf_vocoder_path()
-    digest = _sha256(path) if os.path.isfile(path) else ""  # missing: see Generator.missing
-    return {"checkpoint": path, "checkpoint_sha256": digest, **_seed(rng)}
+    return {**_vocoder_options(nsf_vocoder_path()), **_seed(rng)}
 
 
 def _nsf_smoothed_options(rng: np.random.Generator) -> dict:
@@ -517,18 +513,34 @@ def _sha256_of_version(path: str, mtime_ns: int, size: int) -> str:
     return file_sha256(path)
 
 
+def _vocoder_options(path: str) -> dict:
+    digest = _sha256(path) if os.path.isfile(path) else ""  # missing: see Generator.missing
+    return {"checkpoint": path, "checkpoint_sha256": digest}
+
+
+def _vocoder_model(kind: str, checkpoint: str, checkpoint_sha256: str):
+    """The ``nsf`` or ``hifigan`` model in ``checkpoint``, loaded once per process; a
+    given ``checkpoint_sha256`` must match the file: a plan made with other weights is
+    refused instead of silently mixing two vocoders."""
+    if checkpoint_sha256 and _sha256(checkpoint) != checkpoint_sha256:
+        raise GeneratorUnavailable(f"{checkpoint} is not the vocoder this clip was planned "
+                                   f"with (sha256 {checkpoint_sha256})")
+    return _load_vocoder(kind, checkpoint)
+
+
 @functools.lru_cache(maxsize=2)
-def _nsf_model(checkpoint: str):
+def _load_vocoder(kind: str, checkpoint: str):
     import torch
 
-    from . import vocoder
+    from . import gan_vocoder, vocoder
 
     torch.set_num_threads(1)  # one generator per worker process, as for the BLAS pools
+    load = vocoder.load_vocoder if kind == "nsf" else gan_vocoder.load_gan_vocoder
     try:
-        return vocoder.load_vocoder(checkpoint)
+        return load(checkpoint)
     except (OSError, ValueError) as error:
-        raise GeneratorUnavailable(f"NSF vocoder {checkpoint} cannot be loaded: {error}") \
-            from error
+        raise GeneratorUnavailable(f"{kind} vocoder {checkpoint} cannot be loaded: "
+                                   f"{error}") from error
 
 
 HIFIGAN_VOCODER_ENV = "FSCAN_HIFIGAN_VOCODER"
@@ -551,31 +563,12 @@ def hifigan_vocoder(audio: np.ndarray, *, checkpoint: str,
     from . import gan_vocoder
 
     x = _check_input(audio)
-    if checkpoint_sha256 and _sha256(checkpoint) != checkpoint_sha256:
-        raise GeneratorUnavailable(f"{checkpoint} is not the vocoder this clip was planned "
-                                   f"with (sha256 {checkpoint_sha256})")
-    generator, log_mel = _hifigan_model(checkpoint)
+    generator, log_mel = _vocoder_model("hifigan", checkpoint, checkpoint_sha256)
     return _finish(gan_vocoder.gan_copy_synthesis(generator, log_mel, x), x.size, rms(x))
 
 
 def _hifigan_options(rng: np.random.Generator) -> dict:
-    path = hifigan_vocoder_path()
-    digest = _sha256(path) if os.path.isfile(path) else ""  # missing: see Generator.missing
-    return {"checkpoint": path, "checkpoint_sha256": digest}
-
-
-@functools.lru_cache(maxsize=2)
-def _hifigan_model(checkpoint: str):
-    import torch
-
-    from . import gan_vocoder
-
-    torch.set_num_threads(1)  # one generator per worker process, as for the BLAS pools
-    try:
-        return gan_vocoder.load_gan_vocoder(checkpoint)
-    except (OSError, ValueError) as error:
-        raise GeneratorUnavailable(f"HiFi-GAN vocoder {checkpoint} cannot be loaded: "
-                                   f"{error}") from error
+    return _vocoder_options(hifigan_vocoder_path())
 
 
 # ------------------------------------------------------------------------------ TTS

@@ -353,3 +353,33 @@ def test_main_trains_from_a_saved_pack_without_librosa(tmp_path, speechlike, mon
     np.testing.assert_array_equal(log_mel.filterbank.numpy(), packed["filterbank"])
     with pytest.raises(SystemExit):
         gv.main([str(packed_path)])  # the output path is required
+
+
+# ---------------------------------------------------------- the build-dataset generator
+
+def test_hifigan_generator_makes_a_twin_at_its_originals_level(trained, monkeypatch):
+    from forensics_scan import synthesis
+
+    path, _, _ = trained
+    monkeypatch.setenv(synthesis.HIFIGAN_VOCODER_ENV, str(path))
+    generator = synthesis.GENERATORS["hifigan"]
+    assert generator.available() and not generator.default  # opt-in: needs trained weights
+    options = generator.sample_options(np.random.default_rng(0))
+    assert options["checkpoint"] == str(path) and len(options["checkpoint_sha256"]) == 64
+    source = 0.3 * voice(170, 1.1, 4)
+    twin = generator(source, **options)
+    assert twin.shape == source.shape
+    assert synthesis.rms(twin) == pytest.approx(synthesis.rms(source), rel=0.01)
+    with pytest.raises(synthesis.GeneratorUnavailable, match="not the vocoder"):
+        generator(source, **{**options, "checkpoint_sha256": "0" * 64})
+
+
+def test_hifigan_generator_without_usable_weights_says_so(tmp_path, monkeypatch):
+    from forensics_scan import synthesis
+
+    monkeypatch.setenv(synthesis.HIFIGAN_VOCODER_ENV, str(tmp_path / "missing.safetensors"))
+    assert "fscan train-vocoder" in synthesis.GENERATORS["hifigan"].missing()
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(b"\x00" * 64)
+    with pytest.raises(synthesis.GeneratorUnavailable, match="hifigan vocoder .* cannot be"):
+        synthesis.hifigan_vocoder(voice(150, 0.5), checkpoint=str(corrupt))
