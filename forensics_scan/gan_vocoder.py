@@ -149,6 +149,18 @@ class HifiGanGenerator(nn.Module):
 
 # --------------------------------------------------------------------- discriminators
 
+def _judge(convs: nn.ModuleList, post: nn.Module, x: torch.Tensor):
+    """Score and feature maps of one discriminator: each convolution's leaky-ReLU
+    output is a feature map, and so is the final score map."""
+    features = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), 0.1)
+        features.append(x)
+    x = post(x)
+    features.append(x)
+    return x.flatten(1), features
+
+
 class _PeriodDiscriminator(nn.Module):
     def __init__(self, period: int):
         super().__init__()
@@ -163,14 +175,7 @@ class _PeriodDiscriminator(nn.Module):
     def forward(self, audio: torch.Tensor):
         pad = -audio.shape[-1] % self.period
         x = F.pad(audio[:, None], (0, pad), mode="reflect")
-        x = x.view(x.shape[0], 1, -1, self.period)
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), 0.1)
-            features.append(x)
-        x = self.post(x)
-        features.append(x)
-        return x.flatten(1), features
+        return _judge(self.convs, self.post, x.view(x.shape[0], 1, -1, self.period))
 
 
 class _ScaleDiscriminator(nn.Module):
@@ -186,13 +191,7 @@ class _ScaleDiscriminator(nn.Module):
         self.post = weight_norm(nn.Conv1d(1024, 1, 3, padding=1))
 
     def forward(self, audio: torch.Tensor):
-        x, features = audio[:, None], []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), 0.1)
-            features.append(x)
-        x = self.post(x)
-        features.append(x)
-        return x.flatten(1), features
+        return _judge(self.convs, self.post, audio[:, None])
 
 
 class Discriminators(nn.Module):
