@@ -40,10 +40,28 @@ def untrained_nsf_vocoder(tmp_path, monkeypatch):
     return path
 
 
+@pytest.fixture
+def untrained_hifigan_vocoder(tmp_path, monkeypatch):
+    """The hifigan generator needs weights: random ones of a narrow network will do."""
+    import torch
+
+    from forensics_scan import gan_vocoder
+
+    path = tmp_path / "hifigan.safetensors"
+    with torch.random.fork_rng():  # leave the global stream to the tests that follow
+        torch.manual_seed(0)
+        generator = gan_vocoder.HifiGanGenerator(gan_vocoder.GanVocoderConfig(channels=32))
+    gan_vocoder.save_gan_vocoder(generator, gan_vocoder.LogMel(gan_vocoder.mel_filterbank()),
+                                 str(path), 0, 0.0, {}, 0.0)
+    monkeypatch.setenv(synthesis.HIFIGAN_VOCODER_ENV, str(path))
+    return path
+
+
 @pytest.mark.parametrize("name", COPY_NAMES)
 def test_copy_synthesis_keeps_length_and_level_but_changes_the_signal(name, request):
     if synthesis.GENERATORS[name].weights is not None:
-        request.getfixturevalue("untrained_nsf_vocoder")
+        request.getfixturevalue("untrained_hifigan_vocoder" if name == "hifigan"
+                                else "untrained_nsf_vocoder")
     source = vowel()
     generator = synthesis.GENERATORS[name]
     output = generator(source, **generator.sample_options(np.random.default_rng(1)))
