@@ -14,8 +14,8 @@
 # what ran on the lent H200 in two calls (6.5 min, then 5 min more from the first
 # checkpoint on the first 14 min of the same clips; the second call's machine had no
 # other job): 3,002 steps, Mel L1 0.49. On 2 CPU cores one step of this size takes about
-# 5 s. "twins" makes 1,262 twins (37 min, about 20 min on 2 cores) and runs the
-# detector's 45 min of training and its evaluation.
+# 32 s (27 hours for those steps). "twins" makes 1,262 twins (37 min, about 20 min on 2
+# cores) and runs the detector's 45-55 min of training and its evaluation.
 set -euo pipefail
 SHARED=${SHARED:-../shared/data}
 WORK=${WORK:-work}
