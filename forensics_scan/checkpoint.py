@@ -68,6 +68,23 @@ def read_checkpoint_info(path: str) -> CheckpointInfo:
     return CheckpointInfo(path=str(path), sha256=sha256, metadata=metadata)
 
 
+def read_vocoder_metadata(path: str, kind: str, name: str) -> dict:
+    """Metadata of a vocoder checkpoint fscan wrote (``vocoder.py``, ``gan_vocoder.py``),
+    whose ``kind`` entry must be ``kind`` (``name`` is for messages); the weights are not
+    read. Raises ``ValueError`` for any other file and ``OSError`` when it cannot be read.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(path, framework="numpy") as handle:
+            metadata = handle.metadata() or {}
+    except SafetensorError as error:
+        raise ValueError(f"{path} is not a readable safetensors file: {error}") from error
+    if metadata.get("kind") != kind:
+        raise ValueError(f"{path} is not an fscan {name} vocoder checkpoint")
+    return metadata
+
+
 def file_sha256(path: str) -> str:
     """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
     digest = hashlib.sha256()

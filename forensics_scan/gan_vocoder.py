@@ -335,8 +335,10 @@ def train_gan_vocoder(packed: dict, out_path: str, *, minutes: float = 60.0,
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
+        with torch.no_grad(), autocast():  # real audio's maps are targets: no gradient
+            judged_real = judges(real)
         with autocast():
-            adversarial, matching = generator_loss(judges(real), judges(fake))
+            adversarial, matching = generator_loss(judged_real, judges(fake))
         loss_mel = F.l1_loss(log_mel(fake.float()), real_mel)
         loss_g = adversarial + 2 * matching + 45 * loss_mel
         opt_g.zero_grad(set_to_none=True)
@@ -383,16 +385,11 @@ def save_gan_vocoder(generator: HifiGanGenerator, log_mel: LogMel, out_path: str
 def load_gan_vocoder(path: str) -> Tuple[HifiGanGenerator, LogMel]:
     """Load a checkpoint written by ``train_gan_vocoder`` (no pickle is executed);
     raises ``ValueError`` for any other file and ``OSError`` when it cannot be read."""
-    from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
-    try:
-        with safe_open(path, framework="pt") as handle:
-            metadata = handle.metadata() or {}
-    except SafetensorError as error:
-        raise ValueError(f"{path} is not a readable safetensors file: {error}") from error
-    if metadata.get("kind") != CHECKPOINT_KIND:
-        raise ValueError(f"{path} is not an fscan HiFi-GAN vocoder checkpoint")
+    from .checkpoint import read_vocoder_metadata
+
+    metadata = read_vocoder_metadata(path, CHECKPOINT_KIND, "HiFi-GAN")
     try:
         settings = json.loads(metadata["config"])
         config = GanVocoderConfig(**{k: tuple(v) if isinstance(v, list) else v

@@ -331,16 +331,11 @@ def _save(model: NSFVocoder, out_path: str, steps: int, seconds: float, loss, au
 def load_vocoder(path: str) -> NSFVocoder:
     """Load a checkpoint written by ``train_vocoder`` (no pickle is executed); raises
     ``ValueError`` for any other file and ``OSError`` when it cannot be read."""
-    from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
-    try:
-        with safe_open(path, framework="pt") as handle:
-            metadata = handle.metadata() or {}
-    except SafetensorError as error:
-        raise ValueError(f"{path} is not a readable safetensors file: {error}") from error
-    if metadata.get("kind") != "fscan-nsf-vocoder":
-        raise ValueError(f"{path} is not an fscan NSF vocoder checkpoint")
+    from .checkpoint import read_vocoder_metadata
+
+    metadata = read_vocoder_metadata(path, "fscan-nsf-vocoder", "NSF")
     model = NSFVocoder(VocoderConfig(**json.loads(metadata["config"])))
     model.load_state_dict(load_file(path))
     return model.eval()
