@@ -171,6 +171,25 @@ def test_pack_clips_refuses_a_set_without_speech(speechlike):
         gv.pack_clips([])
 
 
+def test_packing_script_drops_the_head_and_the_crops_that_start_in_it(speechlike):
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "scripts/experiments/pack_vocoder_audio.py"
+    spec = importlib.util.spec_from_file_location("pack_vocoder_audio", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    packed = gv.pack_clips([speechlike(1.2, seed=0), speechlike(1.0, seed=1)])
+    cut = 19200 + 3 * gv.HOP  # inside the second clip
+    tail = module.drop_head(packed, cut)
+
+    np.testing.assert_array_equal(tail["audio"], packed["audio"][cut:])
+    np.testing.assert_array_equal(tail["starts"], np.arange(0, 16000 - 3 * gv.HOP
+                                                           - gv.SEGMENT + 1, gv.HOP))
+    assert tail["filterbank"] is packed["filterbank"]
+    assert module.drop_head(packed, 0)["starts"].size == packed["starts"].size
+
+
 # -------------------------------------------------------------------------------- losses
 
 def judged(scores, maps):

@@ -10,17 +10,22 @@
 #   SHARED=../shared/data bash scripts/experiments/hifigan_variant.sh twins   # here
 #
 # "pack" writes work/gpu/packed.npz (25 min of genuine speech, validation groups left
-# out, 49 MB) for a GPU machine that has torch but not fscan's audio stack. "train" is
-# what ran on the lent H200 in two calls (6.5 min, then 5 min more from the first
-# checkpoint on the first 14 min of the same clips; the second call's machine had no
-# other job): 3,002 steps, Mel L1 0.49. On 2 CPU cores one step of this size takes about
-# 32 s (27 hours for those steps). "twins" makes 1,262 twins (37 min, about 20 min on 2
+# out, 49 MB) for a GPU machine that has torch but not fscan's audio stack, and two
+# parts of it small enough to travel beside a checkpoint (64 MiB a call). "train" is what
+# ran on lent GPUs, one call per line: on an H200 6.5 min, then 5 min more from the first
+# checkpoint on the first 14 min of the same clips (3,002 steps, Mel L1 0.49); a session
+# later on an H100 8.4 min more on the clips after the first 7 min (5,638 steps, 0.40),
+# then 3.9 min more (6,934 steps, 0.36). Each call starts fresh discriminators (they are
+# not saved). On 2 CPU cores one step of this size takes about 32 s (62 hours for those
+# steps). "twins" makes 1,262 twins (37 min, about 20 min on 2
 # cores) and runs the detector's 45-55 min of training and its evaluation.
 set -euo pipefail
 SHARED=${SHARED:-../shared/data}
 WORK=${WORK:-work}
 FSCAN=${FSCAN:-fscan}
 PYTHON=${PYTHON:-python3}
+NAME=${NAME:-hifigan_d}
+VOCODER=${VOCODER:-$WORK/gpu/hifigan_d.safetensors}
 
 case ${1:-} in
   pack)
@@ -28,18 +33,28 @@ case ${1:-} in
     $PYTHON scripts/experiments/pack_vocoder_audio.py "$WORK/dataset/MANIFEST_notts.csv" \
         "$WORK/dataset/VALIDATION.csv" "$WORK/gpu/packed.npz" --minutes 26
     $PYTHON scripts/experiments/pack_vocoder_audio.py "$WORK/dataset/MANIFEST_notts.csv" \
-        "$WORK/dataset/VALIDATION.csv" "$WORK/gpu/packed14.npz" --minutes 14 ;;
+        "$WORK/dataset/VALIDATION.csv" "$WORK/gpu/packed14.npz" --minutes 14
+    $PYTHON scripts/experiments/pack_vocoder_audio.py "$WORK/dataset/MANIFEST_notts.csv" \
+        "$WORK/dataset/VALIDATION.csv" "$WORK/gpu/packed_tail.npz" --minutes 26 \
+        --skip-minutes 7 ;;
   train)
     $PYTHON -m forensics_scan.gan_vocoder "$WORK/gpu/packed.npz" "$WORK/gpu/hifigan_a.safetensors" \
         --minutes 6.5 --channels 512 --seed 0 --half
     $PYTHON -m forensics_scan.gan_vocoder "$WORK/gpu/packed14.npz" \
         "$WORK/gpu/hifigan.safetensors" --minutes 5 --seed 2 --half \
-        --init "$WORK/gpu/hifigan_a.safetensors" ;;
+        --init "$WORK/gpu/hifigan_a.safetensors"
+    $PYTHON -m forensics_scan.gan_vocoder "$WORK/gpu/packed_tail.npz" \
+        "$WORK/gpu/hifigan_c.safetensors" --minutes 8.4 --seed 3 --half \
+        --init "$WORK/gpu/hifigan.safetensors"
+    $PYTHON -m forensics_scan.gan_vocoder "$WORK/gpu/packed_tail.npz" \
+        "$WORK/gpu/hifigan_d.safetensors" --minutes 3.9 --seed 4 --half \
+        --init "$WORK/gpu/hifigan_c.safetensors" ;;
   twins)
-    FSCAN_HIFIGAN_VOCODER="$WORK/gpu/hifigan.safetensors" $FSCAN build-dataset \
-        "$SHARED/real" "$WORK/hifigan_b" --generators hifigan --fraction 0.35 \
+    # NAME=hifigan VOCODER=$WORK/gpu/hifigan.safetensors gives the 3,002-step variant
+    FSCAN_HIFIGAN_VOCODER="$VOCODER" $FSCAN build-dataset \
+        "$SHARED/real" "$WORK/twins_$NAME" --generators hifigan --fraction 0.35 \
         --tts-share 0 --seed 0 --jobs 2
-    bash scripts/experiments/bundled_plus.sh hifigan "$WORK/hifigan_b/MANIFEST.csv" ;;
+    bash scripts/experiments/bundled_plus.sh "$NAME" "$WORK/twins_$NAME/MANIFEST.csv" ;;
   *)
     echo "usage: $0 pack|train|twins" >&2; exit 2 ;;
 esac

@@ -7,7 +7,8 @@ and the Mel filterbank (``gan_vocoder.pack_clips``).
 MANIFEST is a training table (``fscan build-dataset``); rows listed in VALIDATION (the
 training run's validation split, ``fscan train`` writes it) are left out, so the vocoder
 never hears the genuine clips the detector is selected on. Clips are taken in a seeded
-random order until ``--minutes`` of audio are packed.
+random order until ``--minutes`` of audio are packed; ``--skip-minutes`` then drops the
+head of the packed audio (crops starting before it), to send a later part of the same clips.
 """
 
 import argparse
@@ -20,6 +21,13 @@ from forensics_scan.audio import DecodeError, load_audio
 from forensics_scan.gan_vocoder import SAMPLE_RATE, pack_clips
 
 
+def drop_head(packed: dict, samples: int) -> dict:
+    """``packed`` without its first ``samples`` of audio and the crops that start there."""
+    starts = packed["starts"]
+    return {**packed, "audio": packed["audio"][samples:],
+            "starts": starts[starts >= samples] - samples}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("manifest")
@@ -27,6 +35,7 @@ def main() -> None:
     parser.add_argument("out")
     parser.add_argument("--minutes", type=float, default=25.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-minutes", type=float, default=0.0)
     args = parser.parse_args()
 
     table = pd.read_csv(args.manifest)
@@ -47,7 +56,7 @@ def main() -> None:
             continue
         clips.append(audio)
         seconds += audio.size / SAMPLE_RATE
-    packed = pack_clips(clips)
+    packed = drop_head(pack_clips(clips), int(args.skip_minutes * 60 * SAMPLE_RATE))
     np.savez(args.out, **packed)
     print(f"{len(clips)} clips, {packed['audio'].size / SAMPLE_RATE / 60:.1f} min packed, "
           f"{packed['starts'].size} crop starts -> {args.out}")
