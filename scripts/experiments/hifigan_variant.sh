@@ -17,8 +17,8 @@
 # later on an H100 8.4 min more on the clips after the first 7 min (5,638 steps, 0.40),
 # then 3.9 min more (6,934 steps, 0.36). Each call starts fresh discriminators (they are
 # not saved). On 2 CPU cores one step of this size takes about 32 s (62 hours for those
-# steps). "twins" makes 1,262 twins (37 min, about 20 min on 2
-# cores) and runs the detector's 45-55 min of training and its evaluation.
+# steps). "twins" makes 1,262 twins (37 min of audio, 11-20 min on 2 cores) into
+# $WORK/twins_$NAME and runs the detector's 45-55 min of training and its evaluation.
 set -euo pipefail
 SHARED=${SHARED:-../shared/data}
 WORK=${WORK:-work}
