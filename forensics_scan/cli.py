@@ -284,12 +284,15 @@ def _stream_sink(output_format: str, threshold: float):
               show_default=True,
               help="The LCNN's last layer: linear (BCE), or 'one-class' (OC-softmax: "
                    "cosine to one learned genuine direction, with margins).")
+@click.option("--band-norm", is_flag=True,
+              help="Subtract each Mel band's mean over the segment before the LCNN, so the "
+                   "long-term spectrum (channel, voice timbre) cannot carry the label.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--jobs", "-j", default=-1, show_default=True, help="Feature extraction workers.")
 @click.option("--cache-dir", type=click.Path(file_okay=False),
               help="Keep extracted training features here between runs.")
 def train(data, out_path, epochs, batch_size, learning_rate, patience, val_fraction,
-          augment_copies, channels, twin_weight, head, seed, jobs, cache_dir):
+          augment_copies, channels, twin_weight, head, band_norm, seed, jobs, cache_dir):
     """Train the LCNN on labelled DATA: folders with real/ and fake/, or CSV manifests.
 
     Manifests have columns path,label[,system,group]; 'group' (speaker or source) keeps
@@ -306,7 +309,7 @@ def train(data, out_path, epochs, batch_size, learning_rate, patience, val_fract
                              patience=patience, val_fraction=val_fraction,
                              augment_copies=augment_copies, channels=channels,
                              twin_weight=twin_weight, seed=seed,
-                             arch={} if head == "linear" else {"head": head})
+                             arch=_arch_options(head, band_norm))
         run_training(table, out_path, config, jobs=jobs, cache_dir=cache_dir,
                      command=_command_line(), log=lambda line: click.echo(line, err=True))
     except ValueError as error:
@@ -561,6 +564,14 @@ def _exit_code(report, fail_on: str) -> int:
     errors = any(result.status == "error" for result in report.files)
     failing = {"fake": flagged, "error": errors, "any": flagged or errors, "never": False}
     return EXIT_FLAGGED if failing[fail_on] else EXIT_CLEAN
+
+
+def _arch_options(head: str, band_norm: bool) -> dict:
+    """Architecture settings that differ from model.DEFAULT_ARCH (an empty dict: none)."""
+    arch = {} if head == "linear" else {"head": head}
+    if band_norm:
+        arch["band_norm"] = True
+    return arch
 
 
 def _command_line() -> str:

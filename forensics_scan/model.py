@@ -104,6 +104,10 @@ class LCNN(nn.Module):
     """LCNN countermeasure.
 
     Input: log-Mel features, shape (batch, n_mels, n_frames). Output: logits, shape (batch,).
+
+    ``arch["band_norm"]`` (off unless set) subtracts each Mel band's mean over the frames
+    first, as cepstral mean normalisation does: the segment's long-term spectrum (channel
+    colouring, voice timbre) is gone and only its deviations reach the convolutions.
     """
 
     def __init__(self, arch: Optional[dict] = None):
@@ -115,6 +119,7 @@ class LCNN(nn.Module):
         if self.arch["head"] not in HEADS:
             raise ValueError(f"arch: unknown head {self.arch['head']!r}; "
                              f"choose from {', '.join(HEADS)}")
+        self.band_norm = bool(self.arch.get("band_norm", False))  # a plain bool for TorchScript
         layers = [_mfm_conv(1, stem, 5), nn.MaxPool2d(2)]
         c_in = stem
         for c_out, pool in zip(blocks, pools):
@@ -138,6 +143,8 @@ class LCNN(nn.Module):
         )
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
+        if self.band_norm:
+            features = features - features.mean(dim=2, keepdim=True)
         x = self.body(features.unsqueeze(1))  # (batch, channels, freq, time)
         x = torch.cat([x.mean(dim=3), x.amax(dim=3)], dim=1).flatten(1)
         return self.head(x).squeeze(1)

@@ -200,8 +200,9 @@ def test_train_evaluate_export_round_trip(tmp_path, speechlike, write_audio):
 
 
 @pytest.mark.parametrize("options, arch", [((), {}),
-                                           (("--head", "one-class"), {"head": "one-class"})])
-def test_train_passes_the_head_to_the_model(tmp_path, monkeypatch, options, arch):
+                                           (("--head", "one-class"), {"head": "one-class"}),
+                                           (("--band-norm",), {"band_norm": True})])
+def test_train_passes_architecture_options_to_the_model(tmp_path, monkeypatch, options, arch):
     from forensics_scan import training
 
     received = []

@@ -58,6 +58,22 @@ def test_default_architecture_is_small_and_runs():
     assert count_parameters(model) < 1_000_000
 
 
+def test_band_norm_ignores_a_fixed_spectral_colouring(tiny_arch):
+    """A constant per-band offset in log-Mel is a fixed EQ or microphone response: with
+    band_norm it cannot move the logit; without it, it does."""
+    torch.manual_seed(0)
+    features = _features(3)
+    colouring = torch.linspace(-6.0, 6.0, N_MELS)[None, :, None]
+    plain = LCNN(tiny_arch).eval()
+    torch.manual_seed(0)
+    normed = LCNN(dict(tiny_arch, band_norm=True)).eval()
+
+    with torch.no_grad():
+        assert torch.allclose(normed(features), normed(features + colouring), atol=1e-4)
+        assert not torch.allclose(plain(features), plain(features + colouring), atol=1e-2)
+    assert "band_norm" not in plain.arch  # checkpoints without it load and score as before
+
+
 def test_max_feature_map_halves_channels():
     x = torch.randn(2, 6, 5, 7)
 
