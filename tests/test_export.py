@@ -15,10 +15,12 @@ THRESHOLD = 0.37
 ARCH = {"stem": 4, "blocks": [4, 4], "pool": [True, True]}
 
 
-@pytest.fixture(scope="module", params=["linear", "one-class"])
+@pytest.fixture(scope="module", params=[{"head": "linear"}, {"head": "one-class"},
+                                        {"band_norm": True}], ids=["linear", "one-class",
+                                                                   "band-norm"])
 def detector(tmp_path_factory, request):
     torch.manual_seed(0)
-    model = LCNN(dict(ARCH, head=request.param))
+    model = LCNN(dict(ARCH, **request.param))
     with torch.no_grad():  # non-trivial batch-norm statistics, so eval mode matters
         for module in model.modules():
             if isinstance(module, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
