@@ -7,6 +7,7 @@
 #   bash scripts/experiments/option_variant.sh NAME EPOCHS [FSCAN TRAIN OPTIONS...]
 #   bash scripts/experiments/option_variant.sh twin 14 --twin-weight 1
 #   bash scripts/experiments/option_variant.sh rawboost 20 --channels rawboost
+#   bash scripts/experiments/option_variant.sh bandnorm 20 --band-norm
 #
 # Twin contrast runs 14 epochs: with each twin's original added to its batch, that is
 # about as many forward passes as the bundled model's 20. SEED=1 for a replicate.
