@@ -78,8 +78,11 @@ def test_synthetic_insert_scores_above_the_genuine_parts_of_the_same_file(scan):
                   and row["label"] == "fake")
     start, end = float(insert["start_s"]), float(insert["end_s"])
     report = json.loads((out / "report.json").read_text())
-    (entry,) = [f for f in report["files"] if f["path"].endswith("long_genuine_with_synthetic_insert.flac")]
-    inside = [s["score"] for s in entry["segments"] if s["start_s"] >= start - 2.5 and s["end_s"] <= end + 2.5]
-    outside = [s["score"] for s in entry["segments"] if s["end_s"] <= start or s["start_s"] >= end]
+    (entry,) = [f for f in report["files"]
+                if f["path"].endswith("long_genuine_with_synthetic_insert.flac")]
+    segments = entry["segments"]
+    inside = [s["score"] for s in segments
+              if s["start_s"] >= start - 2.5 and s["end_s"] <= end + 2.5]
+    outside = [s["score"] for s in segments if s["end_s"] <= start or s["start_s"] >= end]
     assert inside and outside
     assert max(inside) > max(outside)

@@ -53,12 +53,14 @@ def test_fresh_venv_scans_with_the_bundled_model(wheel, tmp_path, speechlike, wr
     # install before the .pth exists, or pip would see the test environment's fscan
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
                     "--no-deps", "--no-index", str(wheel)], check=True)
-    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+    purelib = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    site = subprocess.run([str(python), "-c", purelib],
                           capture_output=True, text=True, check=True).stdout.strip()
     Path(site, "test-environment.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     work = tmp_path / "elsewhere"  # not the repo, so the source tree cannot be imported
     work.mkdir()
-    where = subprocess.run([str(python), "-c", "import forensics_scan; print(forensics_scan.__file__)"],
+    where = subprocess.run([str(python), "-c",
+                            "import forensics_scan; print(forensics_scan.__file__)"],
                            cwd=work, capture_output=True, text=True, check=True).stdout
     assert str(env_dir) in where
     audio = write_audio(work / "clip.wav", speechlike(6.0))
