@@ -31,7 +31,7 @@ TTS_PREFIXES = ("espeak", "flite", "festival")
 
 
 def band_means(segments) -> np.ndarray:
-    return segments.features.astype(np.float32).mean(axis=2)
+    return segments.features.mean(axis=2, dtype=np.float32)  # no float32 copy of the cache
 
 
 def file_figures(scores, file_index, labels) -> str:
