@@ -280,6 +280,9 @@ def _stream_sink(output_format: str, threshold: float):
 @click.option("--twin-weight", default=0.0, show_default=True, type=click.FloatRange(min=0),
               help="Twin contrast: weight of the loss that ranks each synthetic twin above "
                    "its genuine original (needs an 'original' column; 0 = off).")
+@click.option("--sam-rho", default=0.0, show_default=True, type=click.FloatRange(min=0),
+              help="Sharpness-aware minimisation: radius of the weight perturbation "
+                   "(e.g. 0.05; 0 = off, plain Adam). Doubles the cost of a step.")
 @click.option("--head", type=click.Choice(["linear", "one-class"]), default="linear",
               show_default=True,
               help="The LCNN's last layer: linear (BCE), or 'one-class' (OC-softmax: "
@@ -292,7 +295,7 @@ def _stream_sink(output_format: str, threshold: float):
 @click.option("--cache-dir", type=click.Path(file_okay=False),
               help="Keep extracted training features here between runs.")
 def train(data, out_path, epochs, batch_size, learning_rate, patience, val_fraction,
-          augment_copies, channels, twin_weight, head, band_norm, seed, jobs, cache_dir):
+          augment_copies, channels, twin_weight, sam_rho, head, band_norm, seed, jobs, cache_dir):
     """Train the LCNN on labelled DATA: folders with real/ and fake/, or CSV manifests.
 
     Manifests have columns path,label[,system,group]; 'group' (speaker or source) keeps
@@ -308,7 +311,7 @@ def train(data, out_path, epochs, batch_size, learning_rate, patience, val_fract
         config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                              patience=patience, val_fraction=val_fraction,
                              augment_copies=augment_copies, channels=channels,
-                             twin_weight=twin_weight, seed=seed,
+                             twin_weight=twin_weight, sam_rho=sam_rho, seed=seed,
                              arch=_arch_options(head, band_norm))
         run_training(table, out_path, config, jobs=jobs, cache_dir=cache_dir,
                      command=_command_line(), log=lambda line: click.echo(line, err=True))

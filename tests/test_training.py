@@ -1,4 +1,4 @@
-"""Training data plumbing: twin pairing, shared channels and shared crops (twin contrast)."""
+"""Training: twin pairing, shared channels and crops (twin contrast), sharpness-aware steps."""
 
 import numpy as np
 import pandas as pd
@@ -7,9 +7,9 @@ import torch
 
 from forensics_scan import training
 from forensics_scan.labels import read_labelled
-from forensics_scan.model import load_checkpoint
+from forensics_scan.model import LCNN, load_checkpoint
 from forensics_scan.training import (SegmentSet, TrainConfig, augment, extract_segments,
-                                     original_rows, twin_segments)
+                                     original_rows, sharpness_aware_gradient, twin_segments)
 
 
 def test_original_rows_link_twins_to_genuine_rows_only():
@@ -149,3 +149,55 @@ def test_an_unknown_channel_set_is_a_clear_error(tmp_path, speechlike, write_aud
     config = TrainConfig(epochs=1, val_fraction=0.5, channels="studio", arch=tiny_arch)
     with pytest.raises(ValueError, match="unknown channel set 'studio'"):
         training.train(table, str(tmp_path / "model.safetensors"), config, log=lambda _: None)
+
+
+def _gradients_and_loss(tiny_arch, seed=0):
+    torch.manual_seed(seed)
+    model = LCNN(dict(tiny_arch, dropout=0.0))
+    model.train()
+    inputs = torch.randn(6, model.arch["n_mels"], 40)
+    target = torch.tensor([0.0, 1.0, 0.0, 1.0, 1.0, 0.0])
+
+    def batch_loss():
+        return torch.nn.functional.binary_cross_entropy_with_logits(model(inputs), target)
+    return model, batch_loss
+
+
+def test_a_sharpness_aware_step_takes_the_gradient_at_the_perturbed_weights(tiny_arch):
+    model, batch_loss = _gradients_and_loss(tiny_arch)
+    batch_loss().backward()
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    plain = [p.grad.clone() for p in model.parameters()]
+    sharpness_aware_gradient(model, batch_loss, rho=0.5)
+    sharp = [p.grad.clone() for p in model.parameters()]
+
+    # the weights (batch-norm running statistics included) are where they were
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, weights[key]), key
+    # the gradient is the one at weights + rho * g / |g|, computed here by hand
+    norm = torch.linalg.vector_norm(torch.stack([g.norm() for g in plain]))
+    twin, twin_loss = _gradients_and_loss(tiny_arch)
+    twin.load_state_dict(weights)
+    with torch.no_grad():
+        for param, grad in zip(twin.parameters(), plain):
+            param.add_(0.5 * grad / norm)
+    twin_loss().backward()
+    for param, got in zip(twin.parameters(), sharp):
+        assert torch.allclose(param.grad, got, rtol=1e-4, atol=1e-5)
+    assert not all(torch.allclose(a, b) for a, b in zip(plain, sharp))
+
+
+def test_sharpness_aware_training_runs_and_is_recorded(tmp_path, speechlike, write_audio,
+                                                       tiny_arch):
+    table = _twin_manifest(tmp_path, speechlike, write_audio)
+    runs = {}
+    for rho in (0.0, 0.05):
+        config = TrainConfig(epochs=1, batch_size=4, val_fraction=0.5, seed=3, sam_rho=rho,
+                             arch=tiny_arch)
+        path = tmp_path / f"model{rho}.safetensors"
+        runs[rho] = training.train(table, str(path), config, log=lambda _: None)
+        assert runs[rho]["config"]["sam_rho"] == rho
+    plain, sharp = (load_checkpoint(str(tmp_path / f"model{rho}.safetensors")).model
+                    for rho in (0.0, 0.05))
+    assert any(not torch.equal(a, b) for a, b in zip(plain.state_dict().values(),
+                                                       sharp.state_dict().values()))
