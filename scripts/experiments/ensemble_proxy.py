@@ -48,7 +48,7 @@ def file_eer(labels, members, logits) -> float:
 
 def greedy(labels, logits, most: int) -> list:
     chosen, best = [], 1.0
-    while len(chosen) < most:
+    while len(chosen) < min(most, len(logits)):
         trials = {name: file_eer(labels, chosen + [name], logits)
                   for name in logits if name not in chosen}
         name = min(trials, key=trials.get)
