@@ -46,6 +46,7 @@ import numpy as np
 import soundfile as sf
 
 from . import synthesis
+from .generators import COPY_SYNTHESIS, GENERATORS, TTS, Generator
 from .audio import MIN_SAMPLES, SAMPLE_RATE, DecodeError, load_audio, probe
 from .discovery import find_audio_files
 from .labels import REAL_NAMES
@@ -106,7 +107,7 @@ def build_dataset(real_dir: str, out_dir: str, *, neural_dirs: Sequence[str] = (
         Folders with a ``MANIFEST.csv`` of ``path,label,system,genuine_original``;
         their clips are listed in place and count towards the fake budget.
     generators : iterable of str, optional
-        Names from ``synthesis.GENERATORS`` to use (a comma-separated string works too);
+        Names from ``generators.GENERATORS`` to use (a comma-separated string works too);
         when None, every generator whose ``default`` is set (all but the slow Kokoro).
     fraction : float
         Total fake audio (neural + copy-synthesis + TTS) over genuine audio, in seconds.
@@ -137,8 +138,8 @@ def build_dataset(real_dir: str, out_dir: str, *, neural_dirs: Sequence[str] = (
     rng = np.random.default_rng(seed)
     genuine_s = sum(clip.duration_s for clip in genuine)
     neural_s = sum(row["duration_s"] for row in neural_rows)
-    copy_names = [g.name for g in chosen if g.kind == synthesis.COPY_SYNTHESIS]
-    tts_names = [g.name for g in chosen if g.kind == synthesis.TTS]
+    copy_names = [g.name for g in chosen if g.kind == COPY_SYNTHESIS]
+    tts_names = [g.name for g in chosen if g.kind == TTS]
     total_fake_s = fraction * genuine_s
     tts_s = tts_share * total_fake_s if tts_names else 0.0
     copy_s = max(total_fake_s - neural_s - tts_s, 0.0) if copy_names else 0.0
@@ -174,19 +175,19 @@ def build_dataset(real_dir: str, out_dir: str, *, neural_dirs: Sequence[str] = (
 
 # ------------------------------------------------------------------------ inputs
 
-def _choose_generators(names) -> List[synthesis.Generator]:
+def _choose_generators(names) -> List[Generator]:
     if isinstance(names, str):
         names = [name.strip() for name in names.split(",") if name.strip()]
     if names is None:
-        names = sorted(name for name, generator in synthesis.GENERATORS.items()
+        names = sorted(name for name, generator in GENERATORS.items()
                        if generator.default)
     names = list(names)
-    unknown = [name for name in names if name not in synthesis.GENERATORS]
+    unknown = [name for name in names if name not in GENERATORS]
     if unknown:
-        raise ValueError(f"unknown generator(s) {unknown}; known: {sorted(synthesis.GENERATORS)}")
+        raise ValueError(f"unknown generator(s) {unknown}; known: {sorted(GENERATORS)}")
     chosen = []
     for name in sorted(set(names)):
-        generator = synthesis.GENERATORS[name]
+        generator = GENERATORS[name]
         missing = generator.missing()
         if missing:
             log.warning("generator %s unavailable (%s); skipping it", name, missing)
@@ -307,7 +308,7 @@ def _plan_copies(genuine: List[_Genuine], names: List[str], budget_s: float,
             if out_rel in out_rels:  # x.wav and x.flac side by side
                 out_rel = f"fake/{name}/{clip.rel}.flac"
             out_rels.add(out_rel)
-            options = synthesis.GENERATORS[name].sample_options(rng)
+            options = GENERATORS[name].sample_options(rng)
             tasks.append(_Task(out_rel, name, clip.path, options, clip.group, clip.path))
             assigned[name] += clip.duration_s
             spent += clip.duration_s
@@ -322,7 +323,7 @@ def _plan_tts(names: List[str], budget_s: float, rng: np.random.Generator) -> Li
     tasks, spent = [], 0.0
     while spent < budget_s:
         name = min(names, key=lambda n: (assigned[n] / weights[n], n))
-        generator = synthesis.GENERATORS[name]
+        generator = GENERATORS[name]
         text = compose_text(rng, sample_word_count(rng))
         options = generator.sample_options(rng)
         options["rms_dbfs"] = round(float(rng.uniform(*TTS_LEVEL_DBFS)), 2)
@@ -491,11 +492,11 @@ def _run_task(task: _Task, out_dir: str) -> _Outcome:
             return _Outcome(task, True, "exists", sf.info(target).duration)
         except RuntimeError:
             os.remove(target)  # unreadable leftover: make it again
-    generator = synthesis.GENERATORS[task.generator]
+    generator = GENERATORS[task.generator]
     started = time.perf_counter()
     try:
         source = task.source
-        if generator.kind == synthesis.COPY_SYNTHESIS:
+        if generator.kind == COPY_SYNTHESIS:
             try:
                 source = load_audio(task.source)
             except DecodeError as error:
@@ -541,7 +542,7 @@ def _write_summary(out_dir, genuine, unreadable, outcomes, neural_rows) -> None:
                              audio_s=sum(clip.duration_s for clip in real))
     for outcome in outcomes:
         entry = stats[outcome.task.generator]
-        entry["kind"] = synthesis.GENERATORS[outcome.task.generator].kind
+        entry["kind"] = GENERATORS[outcome.task.generator].kind
         if outcome.ok:
             entry["clips"] += 1
             entry["audio_s"] += outcome.duration_s

@@ -20,7 +20,7 @@ Model (``NSFVocoder``), 10 ms frames at 16 kHz:
 
 ``train_vocoder`` fits it on genuine clips within a time budget and saves a safetensors
 checkpoint with its configuration; ``load_vocoder`` and ``copy_synthesis`` use it. The
-generator ``nsf`` in ``synthesis.GENERATORS`` makes training twins with it.
+generator ``nsf`` in ``generators.GENERATORS`` makes training twins with it.
 """
 
 import json

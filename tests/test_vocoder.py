@@ -6,7 +6,7 @@ from safetensors.torch import save_file
 
 pytest.importorskip("pyworld")
 
-from forensics_scan import synthesis, vocoder  # noqa: E402
+from forensics_scan import generators, synthesis, vocoder  # noqa: E402
 from forensics_scan.audio import SAMPLE_RATE  # noqa: E402
 from forensics_scan.cli import main  # noqa: E402
 
@@ -93,7 +93,7 @@ def test_silent_or_short_clips_give_no_training_window():
 def test_nsf_generator_makes_a_twin_at_its_originals_level(trained, monkeypatch):
     path, summary, clips = trained
     monkeypatch.setenv(synthesis.NSF_VOCODER_ENV, str(path))
-    generator = synthesis.GENERATORS["nsf"]
+    generator = generators.GENERATORS["nsf"]
     assert generator.available()
     options = generator.sample_options(np.random.default_rng(0))
     twin = generator(clips[0] * 0.3, **options)
@@ -106,8 +106,8 @@ def test_nsf_generator_makes_a_twin_at_its_originals_level(trained, monkeypatch)
 
 def test_nsf_generator_without_weights_says_how_to_get_them(tmp_path, monkeypatch):
     monkeypatch.setenv(synthesis.NSF_VOCODER_ENV, str(tmp_path / "missing.safetensors"))
-    assert "fscan train-vocoder" in synthesis.GENERATORS["nsf"].missing()
-    assert not synthesis.GENERATORS["nsf"].default  # opt-in: needs a trained vocoder
+    assert "fscan train-vocoder" in generators.GENERATORS["nsf"].missing()
+    assert not generators.GENERATORS["nsf"].default  # opt-in: needs a trained vocoder
     corrupt = tmp_path / "corrupt.safetensors"
     corrupt.write_bytes(b"\x00" * 64)
     with pytest.raises(synthesis.GeneratorUnavailable, match="cannot be loaded"):
