@@ -511,6 +511,9 @@ def model_card(summary: dict, threshold: float) -> str:
     """Markdown description of a trained checkpoint: data, recipe, validation figures."""
     validation = summary["validation"]
     config = summary["config"]
+    optimiser = "Adam"
+    if config.get("sam_rho"):
+        optimiser += f" with sharpness-aware minimisation (rho {config['sam_rho']})"
     lines = [
         "# fscan LCNN: model card",
         "",
@@ -524,7 +527,7 @@ def model_card(summary: dict, threshold: float) -> str:
         f"- Decision threshold: {threshold:.4f} (file-level EER point on the validation split)",
         f"- Recipe: random {config['crop_frames']}-frame crops, {config['time_masks']} time and "
         f"{config['freq_masks']} frequency SpecAverage masks, {config['augment_copies']} "
-        "channel-augmented copy per clip (both classes), class-balanced BCE, Adam "
+        f"channel-augmented copy per clip (both classes), class-balanced BCE, {optimiser} "
         f"(lr {config['learning_rate']}), early stopping on validation EER "
         f"(patience {config['patience']}), seed {config['seed']}",
         "",

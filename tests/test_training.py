@@ -197,6 +197,8 @@ def test_sharpness_aware_training_runs_and_is_recorded(tmp_path, speechlike, wri
         path = tmp_path / f"model{rho}.safetensors"
         runs[rho] = training.train(table, str(path), config, log=lambda _: None)
         assert runs[rho]["config"]["sam_rho"] == rho
+        card = (tmp_path / f"model{rho}.card.md").read_text()
+        assert ("sharpness-aware minimisation (rho 0.05)" in card) == (rho > 0)
     plain, sharp = (load_checkpoint(str(tmp_path / f"model{rho}.safetensors")).model
                     for rho in (0.0, 0.05))
     assert any(not torch.equal(a, b) for a, b in zip(plain.state_dict().values(),
