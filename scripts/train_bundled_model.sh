@@ -5,8 +5,9 @@
 #   SHARED=../shared/data bash scripts/train_bundled_model.sh
 #
 # Needs the 'dataset' extra (pyworld) and Debian's espeak-ng, flite, festival voices
-# (see forensics_scan/dataset.py). About 3.5 min to build the data set and ~45 min to
-# train on 2 idle CPU cores. Generated data and caches go to work/ (git-ignored).
+# (see forensics_scan/dataset.py). About 6 min to build the data set and ~80 min to
+# train on 2 idle CPU cores (sharpness-aware steps cost two passes). Generated data and
+# caches go to work/ (git-ignored).
 # models/MODEL_CARD.md is edited by hand from the training card (work/models/*.card.md),
 # models/evaluation/summary.md and the validation figures, plus the known limits.
 set -euo pipefail
@@ -26,7 +27,8 @@ python3 scripts/combine_manifests.py "$WORK/dataset/MANIFEST_notts.csv" \
 python3 scripts/combine_manifests.py "$WORK/dataset/VALIDATION.csv" \
     "$WORK/dataset/MANIFEST.csv" --split validation --seed 0
 $FSCAN train "$WORK/dataset/MANIFEST_notts.csv" --out "$WORK/models/lcnn_trained.safetensors" \
-    --epochs 20 --patience 5 --augment-copies 1 --seed 0 --jobs 2 --cache-dir "$WORK/cache"
+    --epochs 20 --patience 5 --augment-copies 1 --seed 0 --jobs 2 --cache-dir "$WORK/cache" \
+    --sam-rho 0.05
 # threshold: at most 5 % of the validation split's genuine files flagged
 $FSCAN calibrate "$WORK/dataset/MANIFEST_notts.csv" --model "$WORK/models/lcnn_trained.safetensors" \
     --out models/lcnn.safetensors --max-false-alarm 0.05 --split validation
