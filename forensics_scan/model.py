@@ -143,11 +143,24 @@ class LCNN(nn.Module):
         )
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head(self._pooled(features)).squeeze(1)
+
+    def embed(self, features: torch.Tensor) -> torch.Tensor:
+        """The embedding the last layer scores, shape (batch, arch["embedding"]).
+
+        ``self.head[-1](model.embed(x)).squeeze(1)`` equals ``model(x)``; training uses it to
+        put extra heads on the same embedding (``training.TrainConfig.system_weight``).
+        """
+        x = self._pooled(features)
+        for layer in self.head[:-1]:
+            x = layer(x)
+        return x
+
+    def _pooled(self, features: torch.Tensor) -> torch.Tensor:
         if self.band_norm:
             features = features - features.mean(dim=2, keepdim=True)
         x = self.body(features.unsqueeze(1))  # (batch, channels, freq, time)
-        x = torch.cat([x.mean(dim=3), x.amax(dim=3)], dim=1).flatten(1)
-        return self.head(x).squeeze(1)
+        return torch.cat([x.mean(dim=3), x.amax(dim=3)], dim=1).flatten(1)
 
 
 @dataclass

@@ -31,6 +31,13 @@ step first moves the weights ``sam_rho`` along the normalised gradient, to the w
 point of a small ball around them, takes the gradient there, moves back and lets Adam
 step with that gradient. It prefers flat minima, which are reported to carry better to
 unseen spoofing systems (Shim et al., Interspeech 2023), at twice the cost per step.
+
+System classification (``system_weight > 0``, opt-in; multi-task training as in Sun et al.,
+CVPR Workshops 2023): a second, throw-away linear head on the LCNN's embedding names the
+system that made each training segment ("genuine" or a synthetic row's ``system``), with
+class-balanced cross-entropy weighted by ``system_weight``. Telling the generators apart
+asks the embedding for each one's own traces rather than the single easiest cue that
+separates all of them from genuine speech. The checkpoint keeps only the LCNN.
 """
 
 import hashlib
@@ -70,6 +77,7 @@ class TrainConfig:
     twin_weight: float = 0.0  # > 0: twin contrast (see the module docstring)
     channels: str = "standard"  # channel effects: a key of augment.CHANNEL_SETS
     sam_rho: float = 0.0  # > 0: sharpness-aware minimisation (see the module docstring)
+    system_weight: float = 0.0  # > 0: system classification (see the module docstring)
     arch: dict = field(default_factory=dict)
 
 
@@ -261,6 +269,41 @@ def twin_segments(data: SegmentSet, originals: np.ndarray) -> np.ndarray:
                      for row, copy, number in places], dtype=np.int64)
 
 
+class SystemTask:
+    """The system-classification loss: a linear head naming each segment's system.
+
+    Classes are "genuine" and every synthetic system of ``table``; each class weighs in
+    inversely to its number of training segments, so the genuine majority and the largest
+    generators do not drown the rest.
+    """
+
+    GENUINE = "genuine"
+
+    def __init__(self, table, train_set: SegmentSet, embedding: int, weight: float):
+        import torch
+
+        names = np.where(table["label"] == "fake", table["system"].astype(str), self.GENUINE)
+        self.classes, row_class = np.unique(names, return_inverse=True)
+        if len(self.classes) < 3:
+            raise ValueError("system classification needs at least two synthetic systems "
+                             "(the 'system' column)")
+        segment_class = row_class[train_set.file_index]
+        counts = np.bincount(segment_class, minlength=len(self.classes))
+        balance = len(segment_class) / (len(self.classes) * np.maximum(counts, 1))
+        self.targets = torch.from_numpy(segment_class.astype(np.int64))
+        self.cross_entropy = torch.nn.CrossEntropyLoss(
+            weight=torch.tensor(balance, dtype=torch.float32))
+        self.head = torch.nn.Linear(embedding, len(self.classes))
+        self.weight = weight
+
+    def loss(self, embedding, rows: np.ndarray):
+        """Weighted loss for the training segments ``rows`` given their embeddings."""
+        import torch
+
+        return self.weight * self.cross_entropy(self.head(embedding),
+                                                self.targets[torch.from_numpy(rows)])
+
+
 def evaluate_segments(model, data: SegmentSet, batch_size: int = 128) -> np.ndarray:
     """Probabilities for every segment in ``data``."""
     import torch
@@ -339,7 +382,13 @@ def train(table, out_path: str, config: TrainConfig = TrainConfig(), jobs: int =
         f"{int(is_val.sum())} validation files")
 
     model = LCNN(config.arch)
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate,
+    parameters, task = list(model.parameters()), None
+    if config.system_weight > 0:
+        task = SystemTask(table, train_set, model.arch["embedding"], config.system_weight)
+        parameters += list(task.head.parameters())
+        log(f"system classification: {len(task.classes)} classes "
+            f"({', '.join(task.classes)}), weight {config.system_weight}")
+    optimiser = torch.optim.Adam(parameters, lr=config.learning_rate,
                                  weight_decay=config.weight_decay)
     n_fake = max(int(train_set.labels.sum()), 1)
     pos_weight = torch.tensor((len(train_set.labels) - n_fake) / n_fake, dtype=torch.float32)
@@ -365,7 +414,7 @@ def train(table, out_path: str, config: TrainConfig = TrainConfig(), jobs: int =
     try:
         for epoch in range(1, config.epochs + 1):
             loss = _train_epoch(model, optimiser, loss_fn, train_set, config, generator,
-                                partners)
+                                partners, task)
             metrics = validation_metrics(evaluate_segments(model, val_set), val_set)
             record = {"epoch": epoch, "train_loss": loss,
                       "elapsed_s": round(time.time() - started, 1), **metrics}
@@ -392,7 +441,8 @@ def train(table, out_path: str, config: TrainConfig = TrainConfig(), jobs: int =
 
 
 def _train_epoch(model, optimiser, loss_fn, train_set: SegmentSet, config: TrainConfig,
-                 generator, partners: Optional[np.ndarray] = None) -> float:
+                 generator, partners: Optional[np.ndarray] = None,
+                 task: Optional[SystemTask] = None) -> float:
     import torch
     from torch.nn.functional import softplus
 
@@ -413,8 +463,14 @@ def _train_epoch(model, optimiser, loss_fn, train_set: SegmentSet, config: Train
         inputs = augment(batch, config, generator, torch.from_numpy(same_as))
 
         def batch_loss():
-            logits = model(inputs)
+            if task is None:
+                logits = model(inputs)
+            else:
+                embedding = model.embed(inputs)
+                logits = model.head[-1](embedding).squeeze(1)
             loss = loss_fn(logits[:len(rows)], target)
+            if task is not None:
+                loss = loss + task.loss(embedding[:len(rows)], rows)
             if len(twins):
                 twin_logits = logits[torch.from_numpy(same_as[len(rows):])]
                 original_logits = logits[len(rows):]
@@ -425,7 +481,8 @@ def _train_epoch(model, optimiser, loss_fn, train_set: SegmentSet, config: Train
         loss = batch_loss()
         loss.backward()
         if config.sam_rho > 0:
-            sharpness_aware_gradient(model, batch_loss, config.sam_rho)
+            sharpness_aware_gradient(model if task is None else torch.nn.ModuleList(
+                [model, task.head]), batch_loss, config.sam_rho)
         optimiser.step()
         losses.append(loss.item())
     return float(np.mean(losses))
@@ -514,6 +571,9 @@ def model_card(summary: dict, threshold: float) -> str:
     optimiser = "Adam"
     if config.get("sam_rho"):
         optimiser += f" with sharpness-aware minimisation (rho {config['sam_rho']})"
+    if config.get("system_weight"):
+        optimiser += (f", plus a system-classification head (cross-entropy weight "
+                      f"{config['system_weight']}, not kept)")
     lines = [
         "# fscan LCNN: model card",
         "",

@@ -214,19 +214,21 @@ def test_train_passes_architecture_options_to_the_model(tmp_path, monkeypatch, o
     assert [config.arch for config in received] == [arch]
 
 
-def test_train_passes_the_sharpness_radius(tmp_path, monkeypatch):
+@pytest.mark.parametrize("option, field", [("--sam-rho", "sam_rho"),
+                                           ("--system-weight", "system_weight")])
+def test_train_passes_non_negative_loss_settings(tmp_path, monkeypatch, option, field):
     from forensics_scan import training
 
     received = []
     monkeypatch.setattr(training, "train", lambda table, out, config, **_: received.append(config))
     manifest = tmp_path / "m.csv"
     manifest.write_text("path,label\na.wav,real\nb.wav,fake\n")
-    for options, rho in (((), 0.0), (("--sam-rho", "0.05"), 0.05)):
+    for options, value in (((), 0.0), ((option, "0.05"), 0.05)):
         result = run("train", manifest, "--out", tmp_path / "x.safetensors", *options)
         assert result.exit_code == 0, result.output
-        assert received.pop().sam_rho == rho
-    result = run("train", manifest, "--out", tmp_path / "x.safetensors", "--sam-rho", "-1")
-    assert result.exit_code == 2 and "sam-rho" in result.output
+        assert getattr(received.pop(), field) == value
+    result = run("train", manifest, "--out", tmp_path / "x.safetensors", option, "-1")
+    assert result.exit_code == 2 and option.lstrip("-") in result.output
 
 
 def test_cli_import_does_not_pull_torch_or_librosa():

@@ -48,6 +48,20 @@ def test_forward_gives_one_logit_per_item(tiny_arch, frames):
     assert torch.isfinite(logits).all()
 
 
+@pytest.mark.parametrize("arch", [{}, {"head": "one-class"}, {"band_norm": True}])
+def test_the_last_layer_on_the_embedding_is_the_forward_pass(tiny_arch, arch):
+    torch.manual_seed(0)
+    model = LCNN(dict(tiny_arch, **arch)).eval()
+    features = _features(3)
+
+    with torch.no_grad():
+        embedding = model.embed(features)
+        logits = model(features)
+
+    assert embedding.shape == (3, model.arch["embedding"])
+    assert torch.allclose(model.head[-1](embedding).squeeze(1), logits)
+
+
 def test_default_architecture_is_small_and_runs():
     model = LCNN().eval()
 

@@ -1,4 +1,5 @@
-"""Training: twin pairing, shared channels and crops (twin contrast), sharpness-aware steps."""
+"""Training: twin pairing, shared channels and crops (twin contrast), sharpness-aware steps,
+system classification."""
 
 import numpy as np
 import pandas as pd
@@ -8,8 +9,9 @@ import torch
 from forensics_scan import training
 from forensics_scan.labels import read_labelled
 from forensics_scan.model import LCNN, load_checkpoint
-from forensics_scan.training import (SegmentSet, TrainConfig, augment, extract_segments,
-                                     original_rows, sharpness_aware_gradient, twin_segments)
+from forensics_scan.training import (SegmentSet, SystemTask, TrainConfig, augment,
+                                     extract_segments, original_rows, sharpness_aware_gradient,
+                                     twin_segments)
 
 
 def test_original_rows_link_twins_to_genuine_rows_only():
@@ -72,7 +74,8 @@ def test_a_twin_and_its_original_share_their_channel(tmp_path, speechlike, write
                               apart.features[copy & (apart.file_index == 1)])
 
 
-def _twin_manifest(tmp_path, speechlike, write_audio, with_originals=True):
+def _twin_manifest(tmp_path, speechlike, write_audio, with_originals=True,
+                   fake_systems=("crude",)):
     rows = []
     for speaker in range(4):
         for clip in range(2):
@@ -80,8 +83,10 @@ def _twin_manifest(tmp_path, speechlike, write_audio, with_originals=True):
             real = write_audio(tmp_path / f"real_{speaker}_{clip}.wav", signal)
             fake = write_audio(tmp_path / f"fake_{speaker}_{clip}.wav",
                                np.clip(signal * 8, -0.5, 0.5))  # crude "vocoder"
-            rows += [(real, "real", f"s{speaker}", ""), (fake, "fake", f"s{speaker}", real)]
-    table = pd.DataFrame(rows, columns=["path", "label", "group", "original"])
+            system = fake_systems[clip % len(fake_systems)]
+            rows += [(real, "real", "bonafide", f"s{speaker}", ""),
+                     (fake, "fake", system, f"s{speaker}", real)]
+    table = pd.DataFrame(rows, columns=["path", "label", "system", "group", "original"])
     if not with_originals:
         table = table.drop(columns="original")
     table.to_csv(tmp_path / "manifest.csv", index=False)
@@ -204,3 +209,52 @@ def test_sharpness_aware_training_runs_and_is_recorded(tmp_path, speechlike, wri
                     for rho in (0.0, 0.05))
     assert any(not torch.equal(a, b) for a, b in zip(plain.state_dict().values(),
                                                        sharp.state_dict().values()))
+
+
+# --- system classification ---------------------------------------------------------------
+
+def test_the_system_task_names_genuine_and_each_generator_with_balanced_weights():
+    table = pd.DataFrame({"label": ["real", "fake", "fake", "fake"],
+                          "system": ["bonafide", "world", "lpc", "world"]})
+    segments = SegmentSet(np.zeros((7, 1, 1)), np.array([0, 0, 0, 1, 1, 1, 0]),
+                          file_index=np.array([0, 0, 0, 1, 3, 2, 0]), variant=np.zeros(7))
+    task = SystemTask(table, segments, embedding=4, weight=0.5)
+
+    assert list(task.classes) == ["genuine", "lpc", "world"]
+    assert task.targets.tolist() == [0, 0, 0, 2, 2, 1, 0]
+    # 7 segments over 3 classes: weight 7 / (3 * count), so each class weighs the same
+    assert torch.allclose(task.cross_entropy.weight, torch.tensor([7 / 12, 7 / 3, 7 / 6]))
+    with torch.no_grad():
+        task.head.bias.zero_()
+    embedding = torch.zeros(2, 4)  # equal logits: the loss is weight * ln(3)
+    assert task.loss(embedding, np.array([1, 3])).item() == pytest.approx(0.5 * np.log(3))
+
+
+def test_system_classification_needs_two_generators(tmp_path, speechlike, write_audio,
+                                                    tiny_arch):
+    table = _twin_manifest(tmp_path, speechlike, write_audio)  # one synthetic system
+    config = TrainConfig(epochs=1, val_fraction=0.5, seed=3, system_weight=0.5,
+                         arch=tiny_arch)
+    with pytest.raises(ValueError, match="two synthetic systems"):
+        training.train(table, str(tmp_path / "model.safetensors"), config, log=lambda _: None)
+
+
+def test_system_classification_trains_and_keeps_only_the_lcnn(tmp_path, speechlike,
+                                                              write_audio, tiny_arch):
+    table = _twin_manifest(tmp_path, speechlike, write_audio, fake_systems=("gen_a", "gen_b"))
+    models = {}
+    for weight in (0.0, 0.5):
+        lines = []
+        config = TrainConfig(epochs=1, batch_size=4, val_fraction=0.5, seed=3,
+                             system_weight=weight, arch=tiny_arch)
+        path = str(tmp_path / f"model{weight}.safetensors")
+        summary = training.train(table, path, config, log=lines.append)
+        assert summary["config"]["system_weight"] == weight
+        assert any("3 classes (gen_a, gen_b, genuine)" in line for line in lines) == (weight > 0)
+        card = (tmp_path / f"model{weight}.card.md").read_text()
+        assert ("system-classification head (cross-entropy weight 0.5" in card) == (weight > 0)
+        models[weight] = load_checkpoint(path).model
+    plain, multi = models[0.0], models[0.5]
+    assert plain.state_dict().keys() == multi.state_dict().keys()  # the extra head is dropped
+    assert any(not torch.equal(a, b) for a, b in zip(plain.state_dict().values(),
+                                                       multi.state_dict().values()))
