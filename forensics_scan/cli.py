@@ -286,6 +286,9 @@ def _stream_sink(output_format: str, threshold: float):
 @click.option("--system-weight", default=0.0, show_default=True, type=click.FloatRange(min=0),
               help="Weight of an extra training loss that names the system behind each "
                    "segment (genuine or the 'system' column; 0 = off). Only the LCNN is kept.")
+@click.option("--corpus-balance", is_flag=True,
+              help="Weigh genuine and synthetic segments equally inside each corpus (the "
+                   "'group' column up to ':'), so the corpus cannot predict the label.")
 @click.option("--head", type=click.Choice(["linear", "one-class"]), default="linear",
               show_default=True,
               help="The LCNN's last layer: linear (BCE), or 'one-class' (OC-softmax: "
@@ -298,8 +301,8 @@ def _stream_sink(output_format: str, threshold: float):
 @click.option("--cache-dir", type=click.Path(file_okay=False),
               help="Keep extracted training features here between runs.")
 def train(data, out_path, epochs, batch_size, learning_rate, patience, val_fraction,
-          augment_copies, channels, twin_weight, sam_rho, system_weight, head, band_norm, seed,
-          jobs, cache_dir):
+          augment_copies, channels, twin_weight, sam_rho, system_weight, corpus_balance, head,
+          band_norm, seed, jobs, cache_dir):
     """Train the LCNN on labelled DATA: folders with real/ and fake/, or CSV manifests.
 
     Manifests have columns path,label[,system,group]; 'group' (speaker or source) keeps
@@ -316,7 +319,8 @@ def train(data, out_path, epochs, batch_size, learning_rate, patience, val_fract
                              patience=patience, val_fraction=val_fraction,
                              augment_copies=augment_copies, channels=channels,
                              twin_weight=twin_weight, sam_rho=sam_rho,
-                             system_weight=system_weight, seed=seed,
+                             system_weight=system_weight, corpus_balance=corpus_balance,
+                             seed=seed,
                              arch=_arch_options(head, band_norm))
         run_training(table, out_path, config, jobs=jobs, cache_dir=cache_dir,
                      command=_command_line(), log=lambda line: click.echo(line, err=True))

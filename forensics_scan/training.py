@@ -38,6 +38,12 @@ system that made each training segment ("genuine" or a synthetic row's ``system`
 class-balanced cross-entropy weighted by ``system_weight``. Telling the generators apart
 asks the embedding for each one's own traces rather than the single easiest cue that
 separates all of them from genuine speech. The checkpoint keeps only the LCNN.
+
+Corpus balance (``corpus_balance``, opt-in): the loss weighs every segment so that, inside
+each corpus, genuine and synthetic segments count the same (``corpus_balance_weights``) in
+place of the global class balance. Twins are made of only part of each corpus, so plain
+weighting leaves "which corpus" predicting the label (speechocean762 has more synthetic
+than genuine clips, FSDD three genuine to one); balanced, it predicts nothing.
 """
 
 import hashlib
@@ -78,6 +84,7 @@ class TrainConfig:
     channels: str = "standard"  # channel effects: a key of augment.CHANNEL_SETS
     sam_rho: float = 0.0  # > 0: sharpness-aware minimisation (see the module docstring)
     system_weight: float = 0.0  # > 0: system classification (see the module docstring)
+    corpus_balance: bool = False  # genuine = synthetic inside each corpus (module docstring)
     arch: dict = field(default_factory=dict)
 
 
@@ -304,6 +311,25 @@ class SystemTask:
                                                 self.targets[torch.from_numpy(rows)])
 
 
+def corpus_balance_weights(table, data: SegmentSet) -> np.ndarray:
+    """Loss weight of each segment of ``data`` such that, inside every corpus, genuine and
+    synthetic segments weigh the same and the corpus keeps its share of the total.
+
+    The corpus is ``group`` up to its first ':' (``build-dataset`` writes groups as
+    ``corpus:speaker``). A corpus with one class only keeps weight 1 per segment before
+    the weights are scaled to average 1.
+    """
+    import pandas as pd
+
+    corpus = table["group"].astype(str).str.split(":").str[0].to_numpy()[data.file_index]
+    cells = pd.DataFrame({"corpus": corpus, "label": data.labels})
+    per_cell = cells.groupby(["corpus", "label"])["label"].transform("size")
+    per_corpus = cells.groupby("corpus")["label"].transform("size")
+    classes = cells.groupby("corpus")["label"].transform("nunique")
+    weights = (per_corpus / (classes * per_cell)).to_numpy(dtype=np.float64)
+    return (weights / weights.mean()).astype(np.float32)
+
+
 def evaluate_segments(model, data: SegmentSet, batch_size: int = 128) -> np.ndarray:
     """Probabilities for every segment in ``data``."""
     import torch
@@ -390,13 +416,22 @@ def train(table, out_path: str, config: TrainConfig = TrainConfig(), jobs: int =
             f"({', '.join(task.classes)}), weight {config.system_weight}")
     optimiser = torch.optim.Adam(parameters, lr=config.learning_rate,
                                  weight_decay=config.weight_decay)
-    n_fake = max(int(train_set.labels.sum()), 1)
-    pos_weight = torch.tensor((len(train_set.labels) - n_fake) / n_fake, dtype=torch.float32)
-    bce = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
     margin = logit_margin(model.arch)  # 0 = plain BCE; > 0 = OC-softmax (model.OneClassHead)
+    if config.corpus_balance:
+        weights = torch.from_numpy(corpus_balance_weights(table, train_set))
+        bce_each = torch.nn.BCEWithLogitsLoss(reduction="none")
 
-    def loss_fn(logits, target):
-        return bce(logits - margin * (2 * target - 1), target)
+        def loss_fn(logits, target, rows):
+            shifted = logits - margin * (2 * target - 1)
+            return (bce_each(shifted, target) * weights[torch.from_numpy(rows)]).mean()
+    else:
+        n_fake = max(int(train_set.labels.sum()), 1)
+        pos_weight = torch.tensor((len(train_set.labels) - n_fake) / n_fake,
+                                  dtype=torch.float32)
+        bce = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+
+        def loss_fn(logits, target, rows):
+            return bce(logits - margin * (2 * target - 1), target)
     generator = torch.Generator().manual_seed(config.seed)
     history: List[dict] = []
     best = None
@@ -468,7 +503,7 @@ def _train_epoch(model, optimiser, loss_fn, train_set: SegmentSet, config: Train
             else:
                 embedding = model.embed(inputs)
                 logits = model.head[-1](embedding).squeeze(1)
-            loss = loss_fn(logits[:len(rows)], target)
+            loss = loss_fn(logits[:len(rows)], target, rows)
             if task is not None:
                 loss = loss + task.loss(embedding[:len(rows)], rows)
             if len(twins):
@@ -571,6 +606,8 @@ def model_card(summary: dict, threshold: float) -> str:
     optimiser = "Adam"
     if config.get("sam_rho"):
         optimiser += f" with sharpness-aware minimisation (rho {config['sam_rho']})"
+    if config.get("corpus_balance"):
+        optimiser += ", genuine and synthetic balanced inside each corpus"
     if config.get("system_weight"):
         optimiser += (f", plus a system-classification head (cross-entropy weight "
                       f"{config['system_weight']}, not kept)")

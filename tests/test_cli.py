@@ -199,36 +199,48 @@ def test_train_evaluate_export_round_trip(tmp_path, speechlike, write_audio):
     assert result.exit_code == 0 and (tmp_path / "model.pt").exists()
 
 
-@pytest.mark.parametrize("options, arch", [((), {}),
-                                           (("--head", "one-class"), {"head": "one-class"}),
-                                           (("--band-norm",), {"band_norm": True})])
-def test_train_passes_architecture_options_to_the_model(tmp_path, monkeypatch, options, arch):
+@pytest.fixture
+def train_with(tmp_path, monkeypatch):
+    """Run ``fscan train`` on a two-row manifest with training replaced by a recorder:
+    returns (exit code, output, the TrainConfig it received or None)."""
     from forensics_scan import training
 
     received = []
     monkeypatch.setattr(training, "train", lambda table, out, config, **_: received.append(config))
     manifest = tmp_path / "m.csv"
     manifest.write_text("path,label\na.wav,real\nb.wav,fake\n")
-    result = run("train", manifest, "--out", tmp_path / "x.safetensors", *options)
-    assert result.exit_code == 0, result.output
-    assert [config.arch for config in received] == [arch]
+
+    def train(*options):
+        result = run("train", manifest, "--out", tmp_path / "x.safetensors", *options)
+        return result.exit_code, result.output, received.pop() if received else None
+    return train
+
+
+@pytest.mark.parametrize("options, arch", [((), {}),
+                                           (("--head", "one-class"), {"head": "one-class"}),
+                                           (("--band-norm",), {"band_norm": True})])
+def test_train_passes_architecture_options_to_the_model(train_with, options, arch):
+    code, output, config = train_with(*options)
+    assert code == 0, output
+    assert config.arch == arch
 
 
 @pytest.mark.parametrize("option, field", [("--sam-rho", "sam_rho"),
                                            ("--system-weight", "system_weight")])
-def test_train_passes_non_negative_loss_settings(tmp_path, monkeypatch, option, field):
-    from forensics_scan import training
-
-    received = []
-    monkeypatch.setattr(training, "train", lambda table, out, config, **_: received.append(config))
-    manifest = tmp_path / "m.csv"
-    manifest.write_text("path,label\na.wav,real\nb.wav,fake\n")
+def test_train_passes_non_negative_loss_settings(train_with, option, field):
     for options, value in (((), 0.0), ((option, "0.05"), 0.05)):
-        result = run("train", manifest, "--out", tmp_path / "x.safetensors", *options)
-        assert result.exit_code == 0, result.output
-        assert getattr(received.pop(), field) == value
-    result = run("train", manifest, "--out", tmp_path / "x.safetensors", option, "-1")
-    assert result.exit_code == 2 and option.lstrip("-") in result.output
+        code, output, config = train_with(*options)
+        assert code == 0, output
+        assert getattr(config, field) == value
+    code, output, config = train_with(option, "-1")
+    assert code == 2 and option.lstrip("-") in output and config is None
+
+
+def test_train_passes_the_corpus_balance_flag(train_with):
+    for options, expected in (((), False), (("--corpus-balance",), True)):
+        code, output, config = train_with(*options)
+        assert code == 0, output
+        assert config.corpus_balance is expected
 
 
 def test_cli_import_does_not_pull_torch_or_librosa():

@@ -1,5 +1,5 @@
 """Training: twin pairing, shared channels and crops (twin contrast), sharpness-aware steps,
-system classification."""
+system classification, corpus balance."""
 
 import numpy as np
 import pandas as pd
@@ -10,8 +10,8 @@ from forensics_scan import training
 from forensics_scan.labels import read_labelled
 from forensics_scan.model import LCNN, load_checkpoint
 from forensics_scan.training import (SegmentSet, SystemTask, TrainConfig, augment,
-                                     extract_segments, original_rows, sharpness_aware_gradient,
-                                     twin_segments)
+                                     corpus_balance_weights, extract_segments, original_rows,
+                                     sharpness_aware_gradient, twin_segments)
 
 
 def test_original_rows_link_twins_to_genuine_rows_only():
@@ -258,3 +258,35 @@ def test_system_classification_trains_and_keeps_only_the_lcnn(tmp_path, speechli
     assert plain.state_dict().keys() == multi.state_dict().keys()  # the extra head is dropped
     assert any(not torch.equal(a, b) for a, b in zip(plain.state_dict().values(),
                                                        multi.state_dict().values()))
+
+
+# --- corpus balance ----------------------------------------------------------------------
+
+def test_corpus_balance_evens_the_classes_inside_each_corpus():
+    table = pd.DataFrame({"group": ["fsdd:jackson", "fsdd:theo", "ocean:7", "ocean:8", "solo"]})
+    # fsdd: 3 genuine + 1 synthetic segment; ocean: 1 genuine + 3 synthetic; solo: genuine
+    file_index = np.array([0, 0, 1, 1, 2, 3, 3, 3, 4, 4])
+    labels = np.array([0, 0, 0, 1, 0, 1, 1, 1, 0, 0])
+    segments = SegmentSet(np.zeros((10, 1, 1)), labels, file_index, np.zeros(10))
+    weights = corpus_balance_weights(table, segments)
+
+    assert weights.mean() == pytest.approx(1.0)
+    for corpus in ([0, 1], [2, 3]):
+        inside = np.isin(file_index, corpus)
+        assert weights[inside & (labels == 0)].sum() == pytest.approx(
+            weights[inside & (labels == 1)].sum())
+        assert weights[inside].sum() == pytest.approx(inside.sum())  # its share is kept
+    assert weights[3] == pytest.approx(3 * weights[0])  # fsdd's one synthetic segment: 3x
+    assert weights[8:].tolist() == pytest.approx([1.0, 1.0])  # one class only: unchanged
+
+
+def test_corpus_balanced_training_runs_and_is_recorded(tmp_path, speechlike, write_audio,
+                                                       tiny_arch):
+    table = _twin_manifest(tmp_path, speechlike, write_audio)
+    config = TrainConfig(epochs=1, batch_size=4, val_fraction=0.5, seed=3,
+                         corpus_balance=True, arch=tiny_arch)
+    summary = training.train(table, str(tmp_path / "model.safetensors"), config,
+                             log=lambda _: None)
+    assert summary["config"]["corpus_balance"] is True
+    assert "balanced inside each corpus" in (tmp_path / "model.card.md").read_text()
+    assert np.isfinite(summary["validation"]["file_eer"])
