@@ -482,6 +482,7 @@ def _train_epoch(model, optimiser, loss_fn, train_set: SegmentSet, config: Train
     from torch.nn.functional import softplus
 
     model.train()
+    trainee = model if task is None else torch.nn.ModuleList([model, task.head])  # for SAM
     order = torch.randperm(len(train_set.labels), generator=generator).numpy()
     losses = []
     for start in range(0, len(order), config.batch_size):
@@ -498,11 +499,8 @@ def _train_epoch(model, optimiser, loss_fn, train_set: SegmentSet, config: Train
         inputs = augment(batch, config, generator, torch.from_numpy(same_as))
 
         def batch_loss():
-            if task is None:
-                logits = model(inputs)
-            else:
-                embedding = model.embed(inputs)
-                logits = model.head[-1](embedding).squeeze(1)
+            embedding = model.embed(inputs)
+            logits = model.head[-1](embedding).squeeze(1)  # = model(inputs)
             loss = loss_fn(logits[:len(rows)], target, rows)
             if task is not None:
                 loss = loss + task.loss(embedding[:len(rows)], rows)
@@ -516,8 +514,7 @@ def _train_epoch(model, optimiser, loss_fn, train_set: SegmentSet, config: Train
         loss = batch_loss()
         loss.backward()
         if config.sam_rho > 0:
-            sharpness_aware_gradient(model if task is None else torch.nn.ModuleList(
-                [model, task.head]), batch_loss, config.sam_rho)
+            sharpness_aware_gradient(trainee, batch_loss, config.sam_rho)
         optimiser.step()
         losses.append(loss.item())
     return float(np.mean(losses))
