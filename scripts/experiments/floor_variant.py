@@ -6,11 +6,12 @@
 ``features.log_mel`` adds ``LOG_FLOOR`` times the segment's mean Mel energy before the log
 (1e-5: everything 50 dB under the mean reads the same). A well-trained vocoder's traces
 may sit lower than that: in pauses, between harmonics, high up the spectrum. This sets
-``features.LOG_FLOOR`` in this process only and then, like option_variant.sh plus
-work/after.sh, trains on work/dataset/MANIFEST_notts.csv with the bundled model's
-settings, calibrates at 5 % validation false alarms, scores the validation table and
-eval_public (measured only, never used to choose). Joblib runs on threads so the floor
-reaches the feature extraction. The checkpoints record the floor in their front-end
+``features.LOG_FLOOR`` in this process only and then does what option_variant.sh and
+score_variant.sh do (the steps are repeated here because the floor exists only in this
+process): trains on work/dataset/MANIFEST_notts.csv with the bundled model's settings,
+calibrates at 5 % validation false alarms, scores the validation table and eval_public
+(measured only, never used to choose). Joblib runs on threads so the floor reaches the
+feature extraction. The checkpoints record the floor in their front-end
 config, so fscan itself refuses them: they are experiments, not models.
 """
 import os
