@@ -228,6 +228,28 @@ def test_discriminators_judge_a_batch_with_eight_judges():
     assert gv.discriminator_loss(verdicts, again).item() > 0
 
 
+def test_narrow_discriminators_keep_every_judge_at_a_sixteenth_of_the_weights():
+    torch.manual_seed(0)
+    full, narrow = gv.Discriminators(), gv.Discriminators(0.25)
+    audio = 0.05 * torch.randn(2, 1603)
+    with torch.no_grad():
+        full_verdicts, narrow_verdicts = full(audio), narrow(audio)
+    assert len(narrow_verdicts) == len(full_verdicts) == 8
+    for (full_score, full_maps), (score, maps) in zip(full_verdicts, narrow_verdicts):
+        assert score.shape == full_score.shape and len(maps) == len(full_maps)
+        assert [m.shape[2:] for m in maps] == [m.shape[2:] for m in full_maps]
+        assert maps[-2].shape[1] * 4 == full_maps[-2].shape[1]  # last hidden layer
+    ratio = (sum(p.numel() for p in narrow.parameters())
+             / sum(p.numel() for p in full.parameters()))
+    assert 1 / 20 < ratio < 1 / 12
+
+
+@pytest.mark.parametrize("width", [0.3, 0.0, 1 / 64, -1.0])
+def test_a_discriminator_width_leaving_part_of_a_channel_is_refused(width):
+    with pytest.raises(ValueError, match="discriminator width"):
+        gv.Discriminators(width)
+
+
 # ---------------------------------------------------------------------------- checkpoints
 
 def test_training_writes_a_generator_checkpoint_with_its_history(trained):
@@ -362,10 +384,15 @@ def test_main_trains_from_a_saved_pack_without_librosa(tmp_path, speechlike, mon
     out = tmp_path / "hifigan.safetensors"
     monkeypatch.setitem(sys.modules, "librosa", None)  # a lent machine has no librosa
     monkeypatch.setattr(gv, "SEGMENT", SHORT_CROP)  # a full crop would add 4 s
+    widths = []
+    full_width_judges = gv.Discriminators
+    monkeypatch.setattr(gv, "Discriminators",
+                        lambda width: widths.append(width) or full_width_judges(width))
     gv.main([str(packed_path), str(out), "--max-steps", "1", "--channels", "16",
-             "--batch-size", "2", "--device", "cpu", "--half", "--seed", "3"])
+             "--batch-size", "2", "--device", "cpu", "--half", "--seed", "3",
+             "--judge-width", "0.25"])
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert summary["steps"] == 1
+    assert summary["steps"] == 1 and widths == [0.25]
     generator, log_mel = gv.load_gan_vocoder(str(out))
     assert generator.config == TINY
     assert load_file(str(out))["pre.parametrizations.weight.original1"].dtype == torch.float16
