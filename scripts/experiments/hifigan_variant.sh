@@ -7,6 +7,7 @@
 #
 #   SHARED=../shared/data bash scripts/experiments/hifigan_variant.sh pack    # here
 #   bash scripts/experiments/hifigan_variant.sh train                        # on a GPU
+#   bash scripts/experiments/hifigan_variant.sh cpu      # or: 65 min here, no GPU
 #   SHARED=../shared/data bash scripts/experiments/hifigan_variant.sh twins   # here
 #
 # "pack" writes work/gpu/packed.npz (25 min of genuine speech, validation groups left
@@ -17,8 +18,11 @@
 # later on an H100 8.4 min more on the clips after the first 7 min (5,638 steps, 0.40),
 # then 3.9 min more (6,934 steps, 0.36). Each call starts fresh discriminators (they are
 # not saved). On 2 CPU cores one step of this size takes about 32 s (62 hours for those
-# steps). "twins" makes 1,262 twins (37 min of audio, 11-20 min on 2 cores) into
-# $WORK/twins_$NAME and runs the detector's 45-55 min of training and its evaluation.
+# steps). "cpu" trains the CPU-sized one instead (HiFi-GAN V2's generator width, quarter-
+# width discriminators, batch 8: about 1.6 s a step, some 2,400 steps in 65 min); its
+# twins: NAME=hifigan_cpu VOCODER=$WORK/gpu/hifigan_cpu.safetensors. "twins" makes 1,262
+# twins (37 min of audio, 11-20 min on 2 cores) into $WORK/twins_$NAME and runs the
+# detector's 45-55 min of training and its evaluation.
 set -euo pipefail
 SHARED=${SHARED:-../shared/data}
 WORK=${WORK:-work}
@@ -49,6 +53,10 @@ case ${1:-} in
     $PYTHON -m forensics_scan.gan_vocoder "$WORK/gpu/packed_tail.npz" \
         "$WORK/gpu/hifigan_d.safetensors" --minutes 3.9 --seed 4 --half \
         --init "$WORK/gpu/hifigan_c.safetensors" ;;
+  cpu)
+    $PYTHON -m forensics_scan.gan_vocoder "$WORK/gpu/packed.npz" \
+        "$WORK/gpu/hifigan_cpu.safetensors" --minutes 65 --channels 128 --batch-size 8 \
+        --judge-width 0.25 --seed 0 --half ;;
   twins)
     # NAME=hifigan VOCODER=$WORK/gpu/hifigan.safetensors gives the 3,002-step variant
     FSCAN_HIFIGAN_VOCODER="$VOCODER" $FSCAN build-dataset \
@@ -56,5 +64,5 @@ case ${1:-} in
         --tts-share 0 --seed 0 --jobs 2
     bash scripts/experiments/bundled_plus.sh "$NAME" "$WORK/twins_$NAME/MANIFEST.csv" ;;
   *)
-    echo "usage: $0 pack|train|twins" >&2; exit 2 ;;
+    echo "usage: $0 pack|train|cpu|twins" >&2; exit 2 ;;
 esac
