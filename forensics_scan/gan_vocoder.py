@@ -163,12 +163,13 @@ def _judge(convs: nn.ModuleList, post: nn.Module, x: torch.Tensor):
     return x.flatten(1), features
 
 
-def _narrowed(channels: int, width: float) -> int:
-    """``channels`` times ``width``, which must leave a whole number of channels."""
+def _narrowed(channels: int, width: float, groups: int = 1) -> int:
+    """``channels`` times ``width``, which must leave a whole number of channels that
+    ``groups`` divides."""
     narrowed = channels * width
-    if narrowed < 1 or narrowed != int(narrowed):
+    if narrowed < 1 or narrowed != int(narrowed) or int(narrowed) % groups:
         raise ValueError(f"discriminator width {width} leaves {narrowed} of {channels} "
-                         "channels (use a power of two no smaller than 1/32)")
+                         f"channels for {groups} groups (use 1, 1/2, 1/4 or 1/8)")
     return int(narrowed)
 
 
@@ -197,7 +198,7 @@ class _ScaleDiscriminator(nn.Module):
 
     def __init__(self, width: float = 1.0):
         super().__init__()
-        layers = [(a if a == 1 else _narrowed(a, width), _narrowed(b, width), k, s, g)
+        layers = [(a if a == 1 else _narrowed(a, width, g), _narrowed(b, width, g), k, s, g)
                   for a, b, k, s, g in self.LAYERS]
         self.convs = nn.ModuleList(
             weight_norm(nn.Conv1d(a, b, k, s, groups=g, padding=(k - 1) // 2))

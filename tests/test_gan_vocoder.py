@@ -244,7 +244,7 @@ def test_narrow_discriminators_keep_every_judge_at_a_sixteenth_of_the_weights():
     assert 1 / 20 < ratio < 1 / 12
 
 
-@pytest.mark.parametrize("width", [0.3, 0.0, 1 / 64, -1.0])
+@pytest.mark.parametrize("width", [0.3, 0.0, 1 / 16, 1 / 64, -1.0])  # 1/16: 8 channels, 16 groups
 def test_a_discriminator_width_leaving_part_of_a_channel_is_refused(width):
     with pytest.raises(ValueError, match="discriminator width"):
         gv.Discriminators(width)
