@@ -168,8 +168,9 @@ def _narrowed(channels: int, width: float, groups: int = 1) -> int:
     ``groups`` divides."""
     narrowed = channels * width
     if narrowed < 1 or narrowed != int(narrowed) or int(narrowed) % groups:
-        raise ValueError(f"discriminator width {width} leaves {narrowed} of {channels} "
-                         f"channels for {groups} groups (use 1, 1/2, 1/4 or 1/8)")
+        split = f" in {groups} groups" if groups > 1 else ""
+        raise ValueError(f"discriminator width {width} leaves {narrowed:g} of a layer's "
+                         f"{channels} channels{split} (use 1, 1/2, 1/4 or 1/8)")
     return int(narrowed)
 
 
