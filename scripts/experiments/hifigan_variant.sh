@@ -20,7 +20,8 @@
 # not saved). On 2 CPU cores one step of this size takes about 32 s (62 hours for those
 # steps). "cpu" trains the CPU-sized one instead (HiFi-GAN V2's generator width, quarter-
 # width discriminators, batch 8: about 1.6 s a step, some 2,400 steps in 65 min); its
-# twins: NAME=hifigan_cpu VOCODER=$WORK/gpu/hifigan_cpu.safetensors. "twins" makes 1,262
+# twins: NAME=hifigan_cpu VOCODER=$WORK/gpu/hifigan_cpu.safetensors; "cpu_more" goes on
+# from it for 35 min (3,733 steps in all). "twins" makes 1,262
 # twins (37 min of audio, 11-20 min on 2 cores) into $WORK/twins_$NAME and runs the
 # detector's 45-55 min of training and its evaluation.
 set -euo pipefail
@@ -57,6 +58,11 @@ case ${1:-} in
     $PYTHON -m forensics_scan.gan_vocoder "$WORK/gpu/packed.npz" \
         "$WORK/gpu/hifigan_cpu.safetensors" --minutes 65 --channels 128 --batch-size 8 \
         --judge-width 0.25 --seed 0 --half ;;
+  cpu_more)
+    # 35 min more from the committed 65-minute generator (fresh discriminators)
+    $PYTHON -m forensics_scan.gan_vocoder "$WORK/gpu/packed.npz" \
+        "$WORK/gpu/hifigan_cpu_b.safetensors" --minutes 35 --channels 128 --batch-size 8 \
+        --judge-width 0.25 --seed 1 --half --init models/vocoders/hifigan_cpu.safetensors ;;
   twins)
     # NAME=hifigan VOCODER=$WORK/gpu/hifigan.safetensors gives the 3,002-step variant
     FSCAN_HIFIGAN_VOCODER="$VOCODER" $FSCAN build-dataset \
@@ -64,5 +70,5 @@ case ${1:-} in
         --tts-share 0 --seed 0 --jobs 2
     bash scripts/experiments/bundled_plus.sh "$NAME" "$WORK/twins_$NAME/MANIFEST.csv" ;;
   *)
-    echo "usage: $0 pack|train|cpu|twins" >&2; exit 2 ;;
+    echo "usage: $0 pack|train|cpu|cpu_more|twins" >&2; exit 2 ;;
 esac
