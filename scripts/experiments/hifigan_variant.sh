@@ -21,9 +21,9 @@
 # steps). "cpu" trains the CPU-sized one instead (HiFi-GAN V2's generator width, quarter-
 # width discriminators, batch 8: about 1.6 s a step, some 2,400 steps in 65 min); its
 # twins: NAME=hifigan_cpu VOCODER=$WORK/gpu/hifigan_cpu.safetensors; "cpu_more" goes on
-# from it for 35 min (3,733 steps in all). "twins" makes 1,262
-# twins (37 min of audio, 11-20 min on 2 cores) into $WORK/twins_$NAME and runs the
-# detector's 45-55 min of training and its evaluation.
+# from its committed copy (models/vocoders/) for 35 min (3,733 steps in all). "twins"
+# makes 1,262 twins (37 min of audio, 11-20 min on 2 cores) into $WORK/twins_$NAME and
+# runs the detector's 45-55 min of training and its evaluation.
 set -euo pipefail
 SHARED=${SHARED:-../shared/data}
 WORK=${WORK:-work}
@@ -31,6 +31,7 @@ FSCAN=${FSCAN:-fscan}
 PYTHON=${PYTHON:-python3}
 NAME=${NAME:-hifigan_d}
 VOCODER=${VOCODER:-$WORK/gpu/hifigan_d.safetensors}
+CPU_SIZED=(--channels 128 --batch-size 8 --judge-width 0.25 --half)
 
 case ${1:-} in
   pack)
@@ -56,13 +57,12 @@ case ${1:-} in
         --init "$WORK/gpu/hifigan_c.safetensors" ;;
   cpu)
     $PYTHON -m forensics_scan.gan_vocoder "$WORK/gpu/packed.npz" \
-        "$WORK/gpu/hifigan_cpu.safetensors" --minutes 65 --channels 128 --batch-size 8 \
-        --judge-width 0.25 --seed 0 --half ;;
+        "$WORK/gpu/hifigan_cpu.safetensors" --minutes 65 --seed 0 "${CPU_SIZED[@]}" ;;
   cpu_more)
     # 35 min more from the committed 65-minute generator (fresh discriminators)
     $PYTHON -m forensics_scan.gan_vocoder "$WORK/gpu/packed.npz" \
-        "$WORK/gpu/hifigan_cpu_b.safetensors" --minutes 35 --channels 128 --batch-size 8 \
-        --judge-width 0.25 --seed 1 --half --init models/vocoders/hifigan_cpu.safetensors ;;
+        "$WORK/gpu/hifigan_cpu_b.safetensors" --minutes 35 --seed 1 "${CPU_SIZED[@]}" \
+        --init models/vocoders/hifigan_cpu.safetensors ;;
   twins)
     # NAME=hifigan VOCODER=$WORK/gpu/hifigan.safetensors gives the 3,002-step variant
     FSCAN_HIFIGAN_VOCODER="$VOCODER" $FSCAN build-dataset \
