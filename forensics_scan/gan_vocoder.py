@@ -250,13 +250,16 @@ def generator_loss(real, fake) -> Tuple[torch.Tensor, torch.Tensor]:
 
 # ------------------------------------------------------------------------- training
 
-def pack_clips(clips: Sequence[np.ndarray]) -> dict:
-    """Join genuine 16 kHz clips into one training set for ``train_gan_vocoder``.
+def pack_clips(clips: Sequence[np.ndarray], filterbank: Optional[np.ndarray] = None
+               ) -> dict:
+    """Join genuine 16 kHz clips into one training set for ``train_gan_vocoder`` (or
+    ``diffwave.train_diffwave``).
 
     Each clip is scaled to ``WORK_RMS`` and stored as int16; ``starts`` lists the sample
     offsets where a ``SEGMENT``-long crop stays inside one clip and is at least half
     speech (frames louder than a tenth of the clip's RMS). Clips without such a crop are
-    left out. The result is a dict of arrays (``np.savez`` it to move it elsewhere).
+    left out. ``filterbank`` defaults to ``mel_filterbank()`` (which needs librosa). The
+    result is a dict of arrays (``np.savez`` it to move it elsewhere).
     """
     pieces, starts, offset = [], [], 0
     frames_per_crop = SEGMENT // HOP
@@ -277,7 +280,7 @@ def pack_clips(clips: Sequence[np.ndarray]) -> dict:
     if not pieces:
         raise ValueError("no clip holds half a second of speech: nothing to train on")
     return {"audio": np.concatenate(pieces), "starts": np.concatenate(starts),
-            "filterbank": mel_filterbank()}
+            "filterbank": mel_filterbank() if filterbank is None else filterbank}
 
 
 def train_gan_vocoder(packed: dict, out_path: str, *, minutes: float = 60.0,

@@ -14,10 +14,12 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from .synthesis import (HIFIGAN_VOCODER_ENV, NSF_VOCODER_ENV, WORLD_FRAME_MS, griffin_lim_mel,
-                        griffin_lim_stft, hifigan_vocoder, hifigan_vocoder_path, lpc_vocoder,
-                        nsf_smoothed, nsf_vocoder, nsf_vocoder_path, vocoder_options,
-                        world_coded, world_dio, world_harvest, world_smoothed)
+from .synthesis import (DIFFWAVE_VOCODER_ENV, HIFIGAN_VOCODER_ENV, NSF_VOCODER_ENV,
+                        WORLD_FRAME_MS, diffwave_vocoder, diffwave_vocoder_path,
+                        griffin_lim_mel, griffin_lim_stft, hifigan_vocoder,
+                        hifigan_vocoder_path, lpc_vocoder, nsf_smoothed, nsf_vocoder,
+                        nsf_vocoder_path, vocoder_options, world_coded, world_dio,
+                        world_harvest, world_smoothed)
 from .tts import (FESTIVAL_VOICES, FLITE_VOICES, KOKORO_VOICES, espeak_tts, festival_tts,
                   flite_tts, kokoro_tts)
 
@@ -52,8 +54,9 @@ class Generator:
         if self.module and importlib.util.find_spec(self.module) is None:
             return f"Python package {self.module} is not installed (pip install fscan[dataset])"
         if self.weights is not None and not os.path.isfile(self.weights()):
-            return (f"model file {self.weights()} not found (fscan train-vocoder, or set "
-                    f"{NSF_VOCODER_ENV} / {HIFIGAN_VOCODER_ENV})")
+            return (f"model file {self.weights()} not found (fscan train-vocoder or python -m "
+                    f"forensics_scan.diffwave, or set {NSF_VOCODER_ENV} / "
+                    f"{HIFIGAN_VOCODER_ENV} / {DIFFWAVE_VOCODER_ENV})")
         return ""
 
     def available(self) -> bool:
@@ -94,6 +97,10 @@ def _nsf_smoothed_options(rng: np.random.Generator) -> dict:
 
 def _hifigan_options(rng: np.random.Generator) -> dict:
     return vocoder_options(hifigan_vocoder_path())
+
+
+def _diffwave_options(rng: np.random.Generator) -> dict:
+    return {**vocoder_options(diffwave_vocoder_path()), **_seed(rng)}
 
 
 ESPEAK_ACCENTS = ("en-us", "en-us", "en-gb", "en-gb-x-rp", "en-gb-scotland", "en-gb-x-gbclan",
@@ -167,6 +174,9 @@ GENERATORS = {g.name: g for g in (
     Generator("hifigan", COPY_SYNTHESIS, hifigan_vocoder, _hifigan_options, "", "",
               "HiFi-GAN generator fscan trained itself (gan_vocoder.py), fed the log-Mel",
               default=False, weights=hifigan_vocoder_path),
+    Generator("diffwave", COPY_SYNTHESIS, diffwave_vocoder, _diffwave_options, "", "",
+              "DiffWave fscan trained itself (diffwave.py): the waveform drawn from noise "
+              "given the log-Mel, 6 steps", default=False, weights=diffwave_vocoder_path),
     Generator("espeak_ng", TTS, espeak_tts, _espeak_options, "espeak-ng", "",
               "espeak-ng formant TTS, English accents x voice variants, random rate/pitch"),
     *(Generator(f"flite_{voice}", TTS, flite_tts, _flite_options(voice), "flite", "",

@@ -54,11 +54,29 @@ def untrained_hifigan_vocoder(tmp_path, monkeypatch):
     return path
 
 
+@pytest.fixture
+def untrained_diffwave_vocoder(tmp_path, monkeypatch):
+    """The diffwave generator needs weights: random ones of a small network will do."""
+    import torch
+
+    from forensics_scan import diffwave, gan_vocoder
+
+    path = tmp_path / "diffwave.safetensors"
+    with torch.random.fork_rng():  # leave the global stream to the tests that follow
+        torch.manual_seed(0)
+        model = diffwave.DiffWave(diffwave.DiffWaveConfig(channels=8, layers=4))
+    diffwave.save_diffwave(model, gan_vocoder.LogMel(gan_vocoder.mel_filterbank()), str(path),
+                           0, 0.0, None, 0.0)
+    monkeypatch.setenv(synthesis.DIFFWAVE_VOCODER_ENV, str(path))
+    return path
+
+
 @pytest.mark.parametrize("name", COPY_NAMES)
 def test_copy_synthesis_keeps_length_and_level_but_changes_the_signal(name, request):
     if generators.GENERATORS[name].weights is not None:
-        request.getfixturevalue("untrained_hifigan_vocoder" if name == "hifigan"
-                                else "untrained_nsf_vocoder")
+        fixture = {"hifigan": "untrained_hifigan_vocoder",
+                   "diffwave": "untrained_diffwave_vocoder"}.get(name, "untrained_nsf_vocoder")
+        request.getfixturevalue(fixture)
     source = vowel()
     generator = generators.GENERATORS[name]
     output = generator(source, **generator.sample_options(np.random.default_rng(1)))
