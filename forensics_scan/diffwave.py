@@ -32,7 +32,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Callable, Optional, Sequence, Tuple
 
 import numpy as np
@@ -40,7 +40,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .gan_vocoder import HOP, N_FFT, N_MELS, SAMPLE_RATE, SEGMENT, WORK_RMS, LogMel
+from .gan_vocoder import (HOP, N_FFT, N_MELS, SAMPLE_RATE, SEGMENT, WORK_RMS, LogMel,
+                          read_vocoder, training_inputs, write_vocoder)
 
 log = logging.getLogger(__name__)
 
@@ -166,14 +167,7 @@ def train_diffwave(packed: dict, out_path: str, *, minutes: float = 60.0,
     """
     torch.manual_seed(seed)
     picker = torch.Generator(device="cpu").manual_seed(seed)
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-        torch.backends.cudnn.benchmark = True
-    audio = torch.as_tensor(np.asarray(packed["audio"]), device=dev).float() / 32767
-    starts = torch.as_tensor(np.asarray(packed["starts"]), dtype=torch.long)
-    log_mel = LogMel(np.asarray(packed["filterbank"])).to(dev)
+    dev, audio, starts, log_mel = training_inputs(packed, device)
     model = (load_diffwave(init)[0].train() if init else DiffWave(config)).to(dev)
     optimiser = torch.optim.Adam(model.parameters(), learning_rate)
     alpha_bars = torch.as_tensor(_alpha_bars(TRAIN_BETAS), dtype=torch.float32, device=dev)
@@ -216,18 +210,10 @@ def save_diffwave(model: DiffWave, log_mel: LogMel, out_path: str, steps: int,
                   seconds: float, loss: Optional[float], audio_s: float,
                   half: bool = False) -> dict:
     """Write the denoiser, its configuration and its Mel filterbank to ``out_path``."""
-    from safetensors.torch import save_file
-
     summary = {"steps": steps, "train_seconds": round(seconds, 1),
                "final_loss": None if loss is None else round(loss, 4),
                "train_audio_seconds": round(audio_s, 1)}
-    dtype = torch.float16 if half else torch.float32
-    tensors = {k: v.detach().cpu().to(dtype).contiguous()
-               for k, v in model.state_dict().items()}
-    tensors["mel_filterbank"] = log_mel.filterbank.cpu().contiguous()
-    metadata = {"kind": CHECKPOINT_KIND, "config": json.dumps(asdict(model.config)),
-                "training": json.dumps(summary)}
-    save_file(tensors, out_path, metadata)
+    write_vocoder(model, log_mel, out_path, CHECKPOINT_KIND, summary, half)
     return summary
 
 
@@ -236,17 +222,11 @@ def save_diffwave(model: DiffWave, log_mel: LogMel, out_path: str, steps: int,
 def load_diffwave(path: str) -> Tuple[DiffWave, LogMel]:
     """Load a checkpoint written by ``train_diffwave`` (no pickle is executed); raises
     ``ValueError`` for any other file and ``OSError`` when it cannot be read."""
-    from safetensors.torch import load_file
-
-    from .checkpoint import read_vocoder_metadata
-
-    metadata = read_vocoder_metadata(path, CHECKPOINT_KIND, "DiffWave")
+    settings, tensors, log_mel = read_vocoder(path, CHECKPOINT_KIND, "DiffWave")
     try:
-        config = DiffWaveConfig(**json.loads(metadata["config"]))
-    except (KeyError, TypeError, ValueError) as error:
+        config = DiffWaveConfig(**settings)
+    except (TypeError, ValueError) as error:
         raise ValueError(f"{path} holds no usable vocoder configuration: {error}") from error
-    tensors = {k: v.float() for k, v in load_file(path).items()}
-    log_mel = LogMel(tensors.pop("mel_filterbank").numpy())
     model = DiffWave(config)
     try:
         model.load_state_dict(tensors)

@@ -283,6 +283,21 @@ def pack_clips(clips: Sequence[np.ndarray], filterbank: Optional[np.ndarray] = N
             "filterbank": mel_filterbank() if filterbank is None else filterbank}
 
 
+def training_inputs(packed: dict, device: str):
+    """``(device, audio, starts, log_mel)`` for a training loop over ``packed``
+    (``pack_clips``): the int16 audio as float on the device, the crop starts on the CPU
+    (they index a CPU random draw) and the ``LogMel`` of the packed filterbank. On a GPU
+    it also allows TF32 and cuDNN autotuning (fixed crop shapes)."""
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+    audio = torch.as_tensor(np.asarray(packed["audio"]), device=dev).float() / 32767
+    starts = torch.as_tensor(np.asarray(packed["starts"]), dtype=torch.long)
+    return dev, audio, starts, LogMel(np.asarray(packed["filterbank"])).to(dev)
+
+
 def train_gan_vocoder(packed: dict, out_path: str, *, minutes: float = 60.0,
                       config: GanVocoderConfig = GanVocoderConfig(), batch_size: int = 16,
                       learning_rate: float = 2e-4, seed: int = 0,
@@ -321,14 +336,7 @@ def train_gan_vocoder(packed: dict, out_path: str, *, minutes: float = 60.0,
     """
     torch.manual_seed(seed)
     generator_rng = torch.Generator(device="cpu").manual_seed(seed)
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-        torch.backends.cudnn.benchmark = True
-    audio = torch.as_tensor(np.asarray(packed["audio"]), device=dev).float() / 32767
-    starts = torch.as_tensor(np.asarray(packed["starts"]), dtype=torch.long)
-    log_mel = LogMel(np.asarray(packed["filterbank"])).to(dev)
+    dev, audio, starts, log_mel = training_inputs(packed, device)
     if init is not None:
         generator = load_gan_vocoder(init)[0].train().to(dev)
     else:
@@ -391,19 +399,44 @@ def save_gan_vocoder(generator: HifiGanGenerator, log_mel: LogMel, out_path: str
                      steps: int, seconds: float, losses: dict, audio_s: float,
                      half: bool = False) -> dict:
     """Write the generator, its configuration and its Mel filterbank to ``out_path``."""
-    from safetensors.torch import save_file
-
     summary = {"steps": steps, "train_seconds": round(seconds, 1),
                "final_losses": {k: round(v, 4) for k, v in losses.items()},
                "train_audio_seconds": round(audio_s, 1)}
+    write_vocoder(generator, log_mel, out_path, CHECKPOINT_KIND, summary, half)
+    return summary
+
+
+def write_vocoder(network: nn.Module, log_mel: LogMel, out_path: str, kind: str,
+                  summary: dict, half: bool = False) -> None:
+    """Save ``network``'s weights (float16 when ``half``), its ``config`` (a dataclass),
+    the Mel filterbank and the training ``summary`` as a safetensors checkpoint of
+    ``kind``: the format of every vocoder fscan trains on a GPU (``read_vocoder``)."""
+    from safetensors.torch import save_file
+
     dtype = torch.float16 if half else torch.float32
     tensors = {k: v.detach().cpu().to(dtype).contiguous()
-               for k, v in generator.state_dict().items()}
+               for k, v in network.state_dict().items()}
     tensors["mel_filterbank"] = log_mel.filterbank.cpu().contiguous()
-    metadata = {"kind": CHECKPOINT_KIND, "config": json.dumps(asdict(generator.config)),
+    metadata = {"kind": kind, "config": json.dumps(asdict(network.config)),
                 "training": json.dumps(summary)}
     save_file(tensors, out_path, metadata)
-    return summary
+
+
+def read_vocoder(path: str, kind: str, name: str) -> Tuple[dict, dict, LogMel]:
+    """``(configuration, float32 weights, LogMel)`` of a ``write_vocoder`` checkpoint of
+    ``kind`` (``name`` is for messages); no pickle is executed. Raises ``ValueError`` for
+    any other file and ``OSError`` when it cannot be read."""
+    from safetensors.torch import load_file
+
+    from .checkpoint import read_vocoder_metadata
+
+    metadata = read_vocoder_metadata(path, kind, name)
+    try:
+        settings = json.loads(metadata["config"])
+    except (KeyError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path} holds no usable vocoder configuration: {error}") from error
+    tensors = {k: v.float() for k, v in load_file(path).items()}
+    return settings, tensors, LogMel(tensors.pop("mel_filterbank").numpy())
 
 
 # ------------------------------------------------------------------------ synthesis
@@ -411,19 +444,12 @@ def save_gan_vocoder(generator: HifiGanGenerator, log_mel: LogMel, out_path: str
 def load_gan_vocoder(path: str) -> Tuple[HifiGanGenerator, LogMel]:
     """Load a checkpoint written by ``train_gan_vocoder`` (no pickle is executed);
     raises ``ValueError`` for any other file and ``OSError`` when it cannot be read."""
-    from safetensors.torch import load_file
-
-    from .checkpoint import read_vocoder_metadata
-
-    metadata = read_vocoder_metadata(path, CHECKPOINT_KIND, "HiFi-GAN")
+    settings, tensors, log_mel = read_vocoder(path, CHECKPOINT_KIND, "HiFi-GAN")
     try:
-        settings = json.loads(metadata["config"])
         config = GanVocoderConfig(**{k: tuple(v) if isinstance(v, list) else v
                                      for k, v in settings.items()})
-    except (KeyError, TypeError, json.JSONDecodeError) as error:
+    except (TypeError, AttributeError) as error:
         raise ValueError(f"{path} holds no usable vocoder configuration: {error}") from error
-    tensors = {k: v.float() for k, v in load_file(path).items()}
-    log_mel = LogMel(tensors.pop("mel_filterbank").numpy())
     generator = HifiGanGenerator(config)
     generator.load_state_dict(tensors)
     return generator.eval(), log_mel
