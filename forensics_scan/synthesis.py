@@ -489,9 +489,8 @@ def vocoder_options(path: str) -> dict:
 
 def _vocoder_model(kind: str, checkpoint: str, checkpoint_sha256: str):
     """The ``nsf``, ``hifigan`` or ``diffwave`` model in ``checkpoint``, loaded once per
-    process; a
-    given ``checkpoint_sha256`` must match the file: a plan made with other weights is
-    refused instead of silently mixing two vocoders."""
+    process; a given ``checkpoint_sha256`` must match the file: a plan made with other
+    weights is refused instead of silently mixing two vocoders."""
     if checkpoint_sha256 and _sha256(checkpoint) != checkpoint_sha256:
         raise GeneratorUnavailable(f"{checkpoint} is not the vocoder this clip was planned "
                                    f"with (sha256 {checkpoint_sha256})")

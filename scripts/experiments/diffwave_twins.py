@@ -131,7 +131,6 @@ def gpu(args) -> None:
 
 def unpack(args) -> None:
     from forensics_scan import dataset, synthesis
-    from forensics_scan.audio import load_audio
     from forensics_scan.synthesis import finish_output, rms
 
     packed = np.load(args.packed)
@@ -142,25 +141,20 @@ def unpack(args) -> None:
     parts = sorted((name for name in os.listdir(args.out) if name.startswith("twins_")),
                    key=lambda name: int(name[6:-3]))
     data = b"".join(open(os.path.join(args.out, name), "rb").read() for name in parts)
-    try:
-        twins = np.split(decode(data), np.cumsum(packed["lengths"])[:-1])
-    except (lzma.LZMAError, EOFError, ValueError):  # cut short: decode what came back
-        decoder = lzma.LZMADecompressor()
-        raw = decoder.decompress(data)
-        audio = np.cumsum(np.frombuffer(raw[: len(raw) // 2 * 2], dtype=np.int16),
-                          dtype=np.int16)
-        bounds = np.cumsum(packed["lengths"])
-        twins = [audio[end - n: end] for n, end in zip(packed["lengths"], bounds)
-                 if end <= audio.size]
+    # a stream decoder also reads a stream cut short (parts left out): whole clips only
+    raw = lzma.LZMADecompressor().decompress(data)
+    audio = np.cumsum(np.frombuffer(raw[: len(raw) // 2 * 2], dtype=np.int16), dtype=np.int16)
+    ends = np.cumsum(packed["lengths"])
+    twins = [audio[end - n: end] for n, end in zip(packed["lengths"], ends) if end <= audio.size]
     os.makedirs(args.twins, exist_ok=True)
     dataset._forget_stale_outputs(tasks, args.twins)  # plan.csv naming the checkpoint
     written = 0
-    for task, twin in zip(tasks, twins):
-        original = load_audio(task.source).astype(np.float64)
-        if not np.any(twin) or twin.size != original.size:
+    for task, twin, clip in zip(tasks, twins, _clips(packed)):
+        if not np.any(twin):
             continue
-        audio = finish_output(twin / 32767, original.size, rms(original))
-        dataset._write_flac(os.path.join(args.twins, task.out_rel), audio)
+        original = clip / 32768  # the decoded source, as packed (16-bit sources: exact)
+        finished = finish_output(twin / 32767, original.size, rms(original))
+        dataset._write_flac(os.path.join(args.twins, task.out_rel), finished)
         written += 1
     print(f"wrote {written} of {len(tasks)} twins into {args.twins}; build-dataset makes "
           f"the other {len(tasks) - written} itself")
