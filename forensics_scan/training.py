@@ -44,6 +44,13 @@ each corpus, genuine and synthetic segments count the same (``corpus_balance_wei
 place of the global class balance. Twins are made of only part of each corpus, so plain
 weighting leaves "which corpus" predicting the label (speechocean762 has more synthetic
 than genuine clips, FSDD three genuine to one); balanced, it predicts nothing.
+
+Weight averaging (``average_from > 0``, opt-in; dense averaging as in SWAD, Cha et al.,
+NeurIPS 2021): from epoch ``average_from`` on, a copy of the model holds the running mean
+of the weights and batch-norm statistics after every training step since that epoch
+began (``WeightAverage``). That copy, not the raw model, is validated, kept and saved from
+then on; earlier epochs are judged raw. Averaging along the path of the optimiser lands
+in a wide, flat region of the loss, which is reported to carry better to unseen domains.
 """
 
 import hashlib
@@ -85,6 +92,7 @@ class TrainConfig:
     sam_rho: float = 0.0  # > 0: sharpness-aware minimisation (see the module docstring)
     system_weight: float = 0.0  # > 0: system classification (see the module docstring)
     corpus_balance: bool = False  # genuine = synthetic inside each corpus (module docstring)
+    average_from: int = 0  # > 0: judge and keep the weight average from this epoch on
     arch: dict = field(default_factory=dict)
 
 
@@ -376,6 +384,9 @@ def train(table, out_path: str, config: TrainConfig = TrainConfig(), jobs: int =
 
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
+    if config.average_from > config.epochs:
+        raise ValueError(f"--average-from {config.average_from} is after the last epoch "
+                         f"({config.epochs})")
     if config.channels not in CHANNEL_SETS:
         raise ValueError(f"unknown channel set {config.channels!r}; "
                          f"choose from {', '.join(sorted(CHANNEL_SETS))}")
@@ -434,7 +445,7 @@ def train(table, out_path: str, config: TrainConfig = TrainConfig(), jobs: int =
             return bce(logits - margin * (2 * target - 1), target)
     generator = torch.Generator().manual_seed(config.seed)
     history: List[dict] = []
-    best = None
+    best = average = None
     started = time.time()
 
     def save():
@@ -448,19 +459,22 @@ def train(table, out_path: str, config: TrainConfig = TrainConfig(), jobs: int =
 
     try:
         for epoch in range(1, config.epochs + 1):
+            if epoch == config.average_from:
+                average = WeightAverage(model)
             loss = _train_epoch(model, optimiser, loss_fn, train_set, config, generator,
-                                partners, task)
-            metrics = validation_metrics(evaluate_segments(model, val_set), val_set)
-            record = {"epoch": epoch, "train_loss": loss,
+                                partners, task, average)
+            judged = model if average is None else average.model
+            metrics = validation_metrics(evaluate_segments(judged, val_set), val_set)
+            record = {"epoch": epoch, "train_loss": loss, "averaged": average is not None,
                       "elapsed_s": round(time.time() - started, 1), **metrics}
             history.append(record)
             log(f"epoch {epoch:3d}  loss {loss:.4f}  val segment EER {metrics['segment_eer']:.2%}"
                 f"  file EER {metrics['file_eer']:.2%}  file AUC {metrics['file_auc']:.4f}"
-                f"  ({record['elapsed_s']:.0f} s)")
+                f"{'  (average)' if average is not None else ''}  ({record['elapsed_s']:.0f} s)")
             key = (metrics["file_eer"], metrics["segment_eer"], -metrics["file_auc"])
             if best is None or key < best["key"]:
                 best = {"key": key, "epoch": epoch, "metrics": metrics,
-                        "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+                        "state": {k: v.detach().clone() for k, v in judged.state_dict().items()}}
                 save()
             elif epoch - best["epoch"] >= config.patience:
                 log(f"early stop: no improvement for {config.patience} epochs")
@@ -477,7 +491,8 @@ def train(table, out_path: str, config: TrainConfig = TrainConfig(), jobs: int =
 
 def _train_epoch(model, optimiser, loss_fn, train_set: SegmentSet, config: TrainConfig,
                  generator, partners: Optional[np.ndarray] = None,
-                 task: Optional[SystemTask] = None) -> float:
+                 task: Optional[SystemTask] = None,
+                 average: Optional["WeightAverage"] = None) -> float:
     import torch
     from torch.nn.functional import softplus
 
@@ -516,8 +531,36 @@ def _train_epoch(model, optimiser, loss_fn, train_set: SegmentSet, config: Train
         if config.sam_rho > 0:
             sharpness_aware_gradient(trainee, batch_loss, config.sam_rho)
         optimiser.step()
+        if average is not None:
+            average.update(model)
         losses.append(loss.item())
     return float(np.mean(losses))
+
+
+class WeightAverage:
+    """A copy of a model holding the running mean of its states (weights, batch-norm
+    statistics) since the copy was made; ``update`` after every optimiser step.
+
+    Integer buffers (batch norm's step counters) take the latest value.
+    """
+
+    def __init__(self, model):
+        import copy
+
+        self.model = copy.deepcopy(model)
+        self.count = 0
+
+    def update(self, model) -> None:
+        import torch
+
+        self.count += 1
+        with torch.no_grad():
+            for mean, value in zip(self.model.state_dict().values(),
+                                   model.state_dict().values()):
+                if mean.is_floating_point():
+                    mean.add_(value - mean, alpha=1.0 / self.count)
+                else:
+                    mean.copy_(value)
 
 
 def sharpness_aware_gradient(model, batch_loss: Callable, rho: float) -> None:
@@ -608,6 +651,10 @@ def model_card(summary: dict, threshold: float) -> str:
     if config.get("system_weight"):
         optimiser += (f", plus a system-classification head (cross-entropy weight "
                       f"{config['system_weight']}, not kept)")
+    if config.get("average_from"):
+        kept = "averaged" if summary["best_epoch"] >= config["average_from"] else "raw"
+        optimiser += (f", weights averaged over every step from epoch "
+                      f"{config['average_from']} on (the kept epoch is {kept})")
     lines = [
         "# fscan LCNN: model card",
         "",

@@ -1,5 +1,7 @@
 """Training: twin pairing, shared channels and crops (twin contrast), sharpness-aware steps,
-system classification, corpus balance."""
+system classification, corpus balance, weight averaging."""
+
+import json
 
 import numpy as np
 import pandas as pd
@@ -290,3 +292,56 @@ def test_corpus_balanced_training_runs_and_is_recorded(tmp_path, speechlike, wri
     assert summary["config"]["corpus_balance"] is True
     assert "balanced inside each corpus" in (tmp_path / "model.card.md").read_text()
     assert np.isfinite(summary["validation"]["file_eer"])
+
+
+# --- weight averaging --------------------------------------------------------------------
+
+def test_the_weight_average_is_the_mean_of_every_state_it_was_given(tiny_arch):
+    states = []
+    for seed in (1, 2, 3):
+        torch.manual_seed(seed)
+        model = LCNN(tiny_arch)
+        model.train()
+        model(torch.randn(4, model.arch["n_mels"], 40))  # moves batch-norm statistics
+        states.append(model)
+    average = training.WeightAverage(states[0])
+    for model in states:
+        average.update(model)
+
+    for key, value in average.model.state_dict().items():
+        given = [model.state_dict()[key] for model in states]
+        if value.is_floating_point():
+            assert torch.allclose(value, torch.stack(given).mean(0), atol=1e-6), key
+        else:  # step counters: the latest
+            assert torch.equal(value, given[-1]), key
+    assert average.count == 3
+
+
+def test_averaged_training_keeps_the_average_and_says_so(tmp_path, speechlike, write_audio,
+                                                         tiny_arch):
+    table = _twin_manifest(tmp_path, speechlike, write_audio)
+    config = TrainConfig(epochs=2, batch_size=4, val_fraction=0.5, seed=3, average_from=1,
+                         patience=5, arch=tiny_arch)
+    path = tmp_path / "model.safetensors"
+    summary = training.train(table, str(path), config, log=lambda _: None)
+    history = json.loads((tmp_path / "model.history.json").read_text())["history"]
+    assert [record["averaged"] for record in history] == [True, True]
+    assert summary["config"]["average_from"] == 1
+    assert "weights averaged over every step from epoch 1" in (tmp_path / "model.card.md"
+                                                               ).read_text()
+
+    plain = tmp_path / "plain.safetensors"
+    training.train(table, str(plain), TrainConfig(epochs=2, batch_size=4, val_fraction=0.5,
+                                                  seed=3, patience=5, arch=tiny_arch),
+                   log=lambda _: None)
+    averaged, raw = (load_checkpoint(str(p)).model for p in (path, plain))
+    assert any(not torch.equal(a, b) for a, b in zip(averaged.state_dict().values(),
+                                                       raw.state_dict().values()))
+
+
+def test_averaging_after_the_last_epoch_is_a_clear_error(tmp_path, speechlike, write_audio,
+                                                         tiny_arch):
+    table = _twin_manifest(tmp_path, speechlike, write_audio)
+    config = TrainConfig(epochs=2, average_from=3, arch=tiny_arch)
+    with pytest.raises(ValueError, match="after the last epoch"):
+        training.train(table, str(tmp_path / "model.safetensors"), config, log=lambda _: None)
