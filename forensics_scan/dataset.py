@@ -130,25 +130,12 @@ def build_dataset(real_dir: str, out_dir: str, *, neural_dirs: Sequence[str] = (
     started = time.monotonic()
     out_dir = os.path.abspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
-    failures: List[dict] = []
-    chosen = _choose_generators(generators)
-    genuine = _read_genuine(real_dir, failures)
-    neural_rows = _read_neural(neural_dirs, genuine, failures)
-
-    rng = np.random.default_rng(seed)
-    genuine_s = sum(clip.duration_s for clip in genuine)
-    neural_s = sum(row["duration_s"] for row in neural_rows)
-    copy_names = [g.name for g in chosen if g.kind == COPY_SYNTHESIS]
-    tts_names = [g.name for g in chosen if g.kind == TTS]
-    total_fake_s = fraction * genuine_s
-    tts_s = tts_share * total_fake_s if tts_names else 0.0
-    copy_s = max(total_fake_s - neural_s - tts_s, 0.0) if copy_names else 0.0
-    log.info("genuine %.1f min, neural %.1f min; planning copy-synthesis %.1f min, TTS %.1f min",
-             genuine_s / 60, neural_s / 60, copy_s / 60, tts_s / 60)
-    tasks = (_plan_copies(genuine, copy_names, copy_s, two_generator_share, rng)
-             + _plan_tts(tts_names, tts_s, rng))
-
-    _forget_stale_outputs(tasks, out_dir)
+    plan = plan_dataset(real_dir, neural_dirs=neural_dirs, generators=generators,
+                        fraction=fraction, tts_share=tts_share,
+                        two_generator_share=two_generator_share, seed=seed)
+    genuine, neural_rows, tasks, failures = (plan.genuine, plan.neural_rows, plan.tasks,
+                                             plan.failures)
+    record_plan(tasks, out_dir)
     outcomes = _run_tasks(tasks, out_dir, jobs, progress)
     unreadable = {o.task.source for o in outcomes if o.unreadable_source}
     for outcome in outcomes:
@@ -173,9 +160,50 @@ def build_dataset(real_dir: str, out_dir: str, *, neural_dirs: Sequence[str] = (
     return manifest
 
 
+@dataclass
+class Plan:
+    """What ``build_dataset`` will make, decided before anything is made."""
+
+    genuine: List[_Genuine]
+    neural_rows: List[dict]  # manifest rows of the neural twins, listed in place
+    tasks: List[_Task]  # clips to generate
+    failures: List[dict]  # genuine or neural files that could not be read
+
+
+def plan_dataset(real_dir: str, *, neural_dirs: Sequence[str] = (),
+                 generators: Optional[Iterable[str]] = None, fraction: float = 1.0,
+                 tts_share: float = 0.175, two_generator_share: float = 0.3, seed: int = 0,
+                 installed_only: bool = True) -> Plan:
+    """Plan ``build_dataset`` with the same arguments (steps 1-4), generating nothing.
+
+    A program that makes some twins elsewhere (``scripts/experiments/diffwave_twins.py``,
+    on a GPU) plans with this, so its clips are exactly the ones ``build_dataset`` then
+    finds and keeps; with ``installed_only=False`` it also plans generators whose program
+    or weights are not on this machine (yet).
+    """
+    failures: List[dict] = []
+    chosen = _choose_generators(generators, installed_only)
+    genuine = _read_genuine(real_dir, failures)
+    neural_rows = _read_neural(neural_dirs, genuine, failures)
+
+    rng = np.random.default_rng(seed)
+    genuine_s = sum(clip.duration_s for clip in genuine)
+    neural_s = sum(row["duration_s"] for row in neural_rows)
+    copy_names = [g.name for g in chosen if g.kind == COPY_SYNTHESIS]
+    tts_names = [g.name for g in chosen if g.kind == TTS]
+    total_fake_s = fraction * genuine_s
+    tts_s = tts_share * total_fake_s if tts_names else 0.0
+    copy_s = max(total_fake_s - neural_s - tts_s, 0.0) if copy_names else 0.0
+    log.info("genuine %.1f min, neural %.1f min; planning copy-synthesis %.1f min, TTS %.1f min",
+             genuine_s / 60, neural_s / 60, copy_s / 60, tts_s / 60)
+    tasks = (_plan_copies(genuine, copy_names, copy_s, two_generator_share, rng)
+             + _plan_tts(tts_names, tts_s, rng))
+    return Plan(genuine, neural_rows, tasks, failures)
+
+
 # ------------------------------------------------------------------------ inputs
 
-def _choose_generators(names) -> List[Generator]:
+def _choose_generators(names, installed_only: bool = True) -> List[Generator]:
     if isinstance(names, str):
         names = [name.strip() for name in names.split(",") if name.strip()]
     if names is None:
@@ -188,7 +216,7 @@ def _choose_generators(names) -> List[Generator]:
     chosen = []
     for name in sorted(set(names)):
         generator = GENERATORS[name]
-        missing = generator.missing()
+        missing = generator.missing() if installed_only else ""
         if missing:
             log.warning("generator %s unavailable (%s); skipping it", name, missing)
         else:
@@ -441,9 +469,9 @@ def _fingerprint(task: _Task) -> str:
     return hashlib.sha1(repr(recipe).encode("utf-8")).hexdigest()[:16]
 
 
-def _forget_stale_outputs(tasks: List[_Task], out_dir: str) -> None:
-    # Resuming must not keep a file made by another plan (other seed, generators or
-    # code): plan.csv remembers what each output was made from.
+def record_plan(tasks: List[_Task], out_dir: str) -> None:
+    """Write ``out_dir/plan.csv`` for ``tasks``, first deleting every existing output that
+    an earlier plan (other seed, generators or code) made from another recipe."""
     plan_path = os.path.join(out_dir, "plan.csv")
     previous = {}
     if os.path.exists(plan_path):
@@ -504,7 +532,7 @@ def _run_task(task: _Task, out_dir: str) -> _Outcome:
                                 unreadable_source=True)
         with synthesis.single_threaded():
             audio = _pad(generator(source, **task.options), task.min_s)
-        _write_flac(target, audio)
+        write_flac(target, audio)
     except _recoverable() as error:
         return _Outcome(task, False, f"{type(error).__name__}: {error}")
     return _Outcome(task, True, "", audio.size / SAMPLE_RATE, time.perf_counter() - started)
@@ -519,7 +547,8 @@ def _pad(audio: np.ndarray, min_s: float) -> np.ndarray:
     return np.pad(audio, (before, missing - before))
 
 
-def _write_flac(path: str, audio: np.ndarray) -> None:
+def write_flac(path: str, audio: np.ndarray) -> None:
+    """Write 16 kHz 16-bit FLAC, atomically (through ``<path>.part``)."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     partial = path + ".part"
     sf.write(partial, audio, SAMPLE_RATE, subtype="PCM_16", format="FLAC")

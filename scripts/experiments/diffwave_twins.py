@@ -50,10 +50,8 @@ def plan(real_dir: str, fraction: float, seed: int):
     """The diffwave tasks ``fscan build-dataset`` plans for these settings."""
     from forensics_scan import dataset
 
-    genuine = dataset._read_genuine(real_dir, [])
-    rng = np.random.default_rng(seed)
-    budget = fraction * sum(clip.duration_s for clip in genuine)
-    return dataset._plan_copies(genuine, ["diffwave"], budget, 0.3, rng)
+    return dataset.plan_dataset(real_dir, generators=["diffwave"], fraction=fraction,
+                                seed=seed, installed_only=False).tasks  # weights come later
 
 
 def pack(args) -> None:
@@ -147,14 +145,14 @@ def unpack(args) -> None:
     ends = np.cumsum(packed["lengths"])
     twins = [audio[end - n: end] for n, end in zip(packed["lengths"], ends) if end <= audio.size]
     os.makedirs(args.twins, exist_ok=True)
-    dataset._forget_stale_outputs(tasks, args.twins)  # plan.csv naming the checkpoint
+    dataset.record_plan(tasks, args.twins)  # plan.csv naming the checkpoint
     written = 0
     for task, twin, clip in zip(tasks, twins, _clips(packed)):
         if not np.any(twin):
             continue
         original = clip / 32768  # the decoded source, as packed (16-bit sources: exact)
         finished = finish_output(twin / 32767, original.size, rms(original))
-        dataset._write_flac(os.path.join(args.twins, task.out_rel), finished)
+        dataset.write_flac(os.path.join(args.twins, task.out_rel), finished)
         written += 1
     print(f"wrote {written} of {len(tasks)} twins into {args.twins}; build-dataset makes "
           f"the other {len(tasks) - written} itself")
