@@ -8,6 +8,7 @@
 #   bash scripts/experiments/option_variant.sh twin 14 --twin-weight 1
 #   bash scripts/experiments/option_variant.sh rawboost 20 --channels rawboost
 #   bash scripts/experiments/option_variant.sh bandnorm 20 --band-norm
+#   bash scripts/experiments/option_variant.sh average 20 --average-from 8
 #
 # Twin contrast runs 14 epochs: with each twin's original added to its batch, that is
 # about as many forward passes as the bundled model's 20. SEED=1 for a replicate.
