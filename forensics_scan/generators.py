@@ -99,6 +99,13 @@ def _hifigan_options(rng: np.random.Generator) -> dict:
     return vocoder_options(hifigan_vocoder_path())
 
 
+HIFIGAN_RATES = (22050, 24000)  # the rates most published vocoders run at
+
+
+def _hifigan_rate_options(rng: np.random.Generator) -> dict:
+    return {**_hifigan_options(rng), "rate": int(rng.choice(HIFIGAN_RATES))}
+
+
 def _diffwave_options(rng: np.random.Generator) -> dict:
     return {**vocoder_options(diffwave_vocoder_path()), **_seed(rng)}
 
@@ -174,6 +181,10 @@ GENERATORS = {g.name: g for g in (
     Generator("hifigan", COPY_SYNTHESIS, hifigan_vocoder, _hifigan_options, "", "",
               "HiFi-GAN generator fscan trained itself (gan_vocoder.py), fed the log-Mel",
               default=False, weights=hifigan_vocoder_path),
+    Generator("hifigan_rate", COPY_SYNTHESIS, hifigan_vocoder, _hifigan_rate_options, "", "",
+              "the same HiFi-GAN run at 22.05 or 24 kHz relative to the speech (its frame "
+              "rate and upsampling artefacts moved)", default=False,
+              weights=hifigan_vocoder_path),
     Generator("diffwave", COPY_SYNTHESIS, diffwave_vocoder, _diffwave_options, "", "",
               "DiffWave fscan trained itself (diffwave.py): the waveform drawn from noise "
               "given the log-Mel, 6 steps", default=False, weights=diffwave_vocoder_path),

@@ -525,16 +525,32 @@ def hifigan_vocoder_path() -> str:
         os.path.dirname(bundled_model_path()), "hifigan_vocoder.safetensors")
 
 
-def hifigan_vocoder(audio: np.ndarray, *, checkpoint: str,
-                    checkpoint_sha256: str = "") -> np.ndarray:
+def hifigan_vocoder(audio: np.ndarray, *, checkpoint: str, checkpoint_sha256: str = "",
+                    rate: int = SAMPLE_RATE) -> np.ndarray:
     """Copy-synthesis through a HiFi-GAN generator fscan trained itself
     (``gan_vocoder.py``): log-Mel in, waveform out, no F0. ``checkpoint_sha256``, when
-    given, must match the file, as for ``nsf_vocoder``."""
+    given, must match the file, as for ``nsf_vocoder``.
+
+    ``rate`` (at least 16 kHz) is the sample rate the vocoder runs at relative to the
+    speech: the clip is resampled to it, vocoded as if it were 16 kHz audio (slower and
+    lower to the vocoder) and its output taken back from ``rate`` to 16 kHz. The speech
+    comes out as it went in, while the vocoder's frame rate, upsampling images and other
+    fixed-frequency artefacts land at other frequencies, as those of vocoders built for
+    22.05 or 24 kHz audio do. A rate below 16 kHz would cut the band above half of it,
+    a cue no real vocoder leaves, so it is refused."""
+    import soxr
+
     from . import gan_vocoder
 
+    if rate < SAMPLE_RATE:
+        raise ValueError(f"rate must be at least {SAMPLE_RATE} Hz, got {rate}")
     x = _check_input(audio)
     generator, log_mel = _vocoder_model("hifigan", checkpoint, checkpoint_sha256)
-    return finish_output(gan_vocoder.gan_copy_synthesis(generator, log_mel, x), x.size, rms(x))
+    stretched = soxr.resample(x, SAMPLE_RATE, rate, quality="HQ") if rate != SAMPLE_RATE else x
+    output = gan_vocoder.gan_copy_synthesis(generator, log_mel, stretched)
+    if rate != SAMPLE_RATE:
+        output = soxr.resample(output, rate, SAMPLE_RATE, quality="HQ")
+    return finish_output(output, x.size, rms(x))
 
 
 DIFFWAVE_VOCODER_ENV = "FSCAN_DIFFWAVE_VOCODER"

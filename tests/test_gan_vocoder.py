@@ -420,6 +420,38 @@ def test_hifigan_generator_makes_a_twin_at_its_originals_level(trained, monkeypa
         generator(source, **{**options, "checkpoint_sha256": "0" * 64})
 
 
+def test_hifigan_at_another_rate_vocodes_stretched_speech_and_gives_the_speech_back(
+        trained, monkeypatch):
+    from forensics_scan import generators, synthesis
+
+    path, _, _ = trained
+    monkeypatch.setenv(synthesis.HIFIGAN_VOCODER_ENV, str(path))
+    generator = generators.GENERATORS["hifigan_rate"]
+    options = generator.sample_options(np.random.default_rng(0))
+    assert options["rate"] in generators.HIFIGAN_RATES
+    source = 0.3 * voice(170, 1.1, 4)
+    seen = []
+
+    def identity(generator, log_mel, audio):  # a perfect vocoder: what goes in comes out
+        seen.append(audio.size)
+        return audio
+
+    monkeypatch.setattr(gv, "gan_copy_synthesis", identity)
+    back = synthesis.hifigan_vocoder(source, checkpoint=str(path), rate=24000)
+    # the vocoder saw 1.5 times the samples (the speech slowed down to it), and the
+    # speech came back at its own pitch and length: only the vocoder's traces move
+    assert seen == [pytest.approx(1.5 * source.size, abs=2)]
+    assert back.shape == source.shape
+    assert np.corrcoef(back[100:-100], source[100:-100])[0, 1] > 0.999
+    monkeypatch.undo()
+    monkeypatch.setenv(synthesis.HIFIGAN_VOCODER_ENV, str(path))
+    shifted = generator(source, **options)  # the trained one, through build-dataset's door
+    assert shifted.shape == source.shape
+    assert synthesis.rms(shifted) == pytest.approx(synthesis.rms(source), rel=0.01)
+    with pytest.raises(ValueError, match="at least 16000"):
+        synthesis.hifigan_vocoder(source, checkpoint=str(path), rate=8000)
+
+
 def test_hifigan_generator_without_usable_weights_says_so(tmp_path, monkeypatch):
     from forensics_scan import generators, synthesis
 

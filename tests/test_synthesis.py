@@ -75,6 +75,7 @@ def untrained_diffwave_vocoder(tmp_path, monkeypatch):
 def test_copy_synthesis_keeps_length_and_level_but_changes_the_signal(name, request):
     if generators.GENERATORS[name].weights is not None:
         fixture = {"hifigan": "untrained_hifigan_vocoder",
+                   "hifigan_rate": "untrained_hifigan_vocoder",
                    "diffwave": "untrained_diffwave_vocoder"}.get(name, "untrained_nsf_vocoder")
         request.getfixturevalue(fixture)
     source = vowel()

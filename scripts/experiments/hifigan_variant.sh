@@ -23,7 +23,10 @@
 # twins: NAME=hifigan_cpu VOCODER=$WORK/gpu/hifigan_cpu.safetensors; "cpu_more" goes on
 # from its committed copy (models/vocoders/) for 35 min (3,733 steps in all). "twins"
 # makes 1,262 twins (37 min of audio, 11-20 min on 2 cores) into $WORK/twins_$NAME and
-# runs the detector's 45-55 min of training and its evaluation.
+# runs the detector's 45-55 min of training and its evaluation. With
+# GENERATOR=hifigan_rate the twins come from the same vocoder run at 22.05 or 24 kHz
+# relative to the speech (synthesis.hifigan_vocoder's rate): NAME=hifigan_rate
+# VOCODER=models/vocoders/hifigan_cpu.safetensors GENERATOR=hifigan_rate ... twins.
 set -euo pipefail
 SHARED=${SHARED:-../shared/data}
 WORK=${WORK:-work}
@@ -31,6 +34,7 @@ FSCAN=${FSCAN:-fscan}
 PYTHON=${PYTHON:-python3}
 NAME=${NAME:-hifigan_d}
 VOCODER=${VOCODER:-$WORK/gpu/hifigan_d.safetensors}
+GENERATOR=${GENERATOR:-hifigan}  # hifigan_rate: the same vocoder run at 22.05/24 kHz
 CPU_SIZED=(--channels 128 --batch-size 8 --judge-width 0.25 --half)
 
 case ${1:-} in
@@ -66,7 +70,7 @@ case ${1:-} in
   twins)
     # NAME=hifigan VOCODER=$WORK/gpu/hifigan.safetensors gives the 3,002-step variant
     FSCAN_HIFIGAN_VOCODER="$VOCODER" $FSCAN build-dataset \
-        "$SHARED/real" "$WORK/twins_$NAME" --generators hifigan --fraction 0.35 \
+        "$SHARED/real" "$WORK/twins_$NAME" --generators "$GENERATOR" --fraction 0.35 \
         --tts-share 0 --seed 0 --jobs 2
     bash scripts/experiments/bundled_plus.sh "$NAME" "$WORK/twins_$NAME/MANIFEST.csv" ;;
   *)
