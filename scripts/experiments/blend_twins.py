@@ -41,19 +41,25 @@ N_FFT, HOP = 512, 128
 WEIGHT_RANGE = (0.25, 0.6)
 
 
-def blend(original: np.ndarray, twin: np.ndarray, weight: float) -> np.ndarray:
-    """The twin's phase with a magnitude ``weight`` of the way from the original's to
-    the twin's (geometric interpolation), at the original's RMS."""
+def _respectrum(original: np.ndarray, twin: np.ndarray, change) -> np.ndarray:
+    """The twin's STFT changed by ``change(spec_original, spec_twin)`` and turned back
+    into audio of the shorter clip's length, at the original's RMS."""
     import librosa
 
     n = min(original.size, twin.size)
-    original, twin = original[:n], twin[:n]
-    spec_o = librosa.stft(original, n_fft=N_FFT, hop_length=HOP)
-    spec_t = librosa.stft(twin, n_fft=N_FFT, hop_length=HOP)
-    magnitude = np.abs(spec_o) ** (1.0 - weight) * np.abs(spec_t) ** weight
-    mixed = magnitude * np.exp(1j * np.angle(spec_t))
-    output = librosa.istft(mixed, hop_length=HOP, n_fft=N_FFT, length=n)
+    spec_o = librosa.stft(original[:n], n_fft=N_FFT, hop_length=HOP)
+    spec_t = librosa.stft(twin[:n], n_fft=N_FFT, hop_length=HOP)
+    output = librosa.istft(change(spec_o, spec_t), hop_length=HOP, n_fft=N_FFT, length=n)
     return scale_to_rms(output.astype(np.float32), rms(original))
+
+
+def blend(original: np.ndarray, twin: np.ndarray, weight: float) -> np.ndarray:
+    """The twin's phase with a magnitude ``weight`` of the way from the original's to
+    the twin's (geometric interpolation), at the original's RMS."""
+    def mix(spec_o, spec_t):
+        magnitude = np.abs(spec_o) ** (1.0 - weight) * np.abs(spec_t) ** weight
+        return magnitude * np.exp(1j * np.angle(spec_t))
+    return _respectrum(original, twin, mix)
 
 
 def smooth_envelope(log_magnitude: np.ndarray, lifter: int) -> np.ndarray:
@@ -67,17 +73,10 @@ def smooth_envelope(log_magnitude: np.ndarray, lifter: int) -> np.ndarray:
 def match_envelope(original: np.ndarray, twin: np.ndarray, lifter: int) -> np.ndarray:
     """The twin with the original's smooth spectral envelope (see the module's text), at
     the original's RMS."""
-    import librosa
-
-    n = min(original.size, twin.size)
-    original, twin = original[:n], twin[:n]
-    spec_o = librosa.stft(original, n_fft=N_FFT, hop_length=HOP)
-    spec_t = librosa.stft(twin, n_fft=N_FFT, hop_length=HOP)
-    log_o = np.log(np.abs(spec_o) + 1e-7)
-    log_t = np.log(np.abs(spec_t) + 1e-7)
-    gain = np.exp(smooth_envelope(log_o, lifter) - smooth_envelope(log_t, lifter))
-    output = librosa.istft(spec_t * gain, hop_length=HOP, n_fft=N_FFT, length=n)
-    return scale_to_rms(output.astype(np.float32), rms(original))
+    def swap_envelope(spec_o, spec_t):
+        log_o, log_t = (np.log(np.abs(spec) + 1e-7) for spec in (spec_o, spec_t))
+        return spec_t * np.exp(smooth_envelope(log_o, lifter) - smooth_envelope(log_t, lifter))
+    return _respectrum(original, twin, swap_envelope)
 
 
 def _make(row, manifest_dir: Path, out_dir: Path, weight: float, lifter: int = 0) -> dict:
