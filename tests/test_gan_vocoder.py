@@ -436,15 +436,14 @@ def test_hifigan_at_another_rate_vocodes_stretched_speech_and_gives_the_speech_b
         seen.append(audio.size)
         return audio
 
-    monkeypatch.setattr(gv, "gan_copy_synthesis", identity)
-    back = synthesis.hifigan_vocoder(source, checkpoint=str(path), rate=24000)
+    with monkeypatch.context() as patch:
+        patch.setattr(gv, "gan_copy_synthesis", identity)
+        back = synthesis.hifigan_vocoder(source, checkpoint=str(path), rate=24000)
     # the vocoder saw 1.5 times the samples (the speech slowed down to it), and the
     # speech came back at its own pitch and length: only the vocoder's traces move
     assert seen == [pytest.approx(1.5 * source.size, abs=2)]
     assert back.shape == source.shape
     assert np.corrcoef(back[100:-100], source[100:-100])[0, 1] > 0.999
-    monkeypatch.undo()
-    monkeypatch.setenv(synthesis.HIFIGAN_VOCODER_ENV, str(path))
     shifted = generator(source, **options)  # the trained one, through build-dataset's door
     assert shifted.shape == source.shape
     assert synthesis.rms(shifted) == pytest.approx(synthesis.rms(source), rel=0.01)
