@@ -12,6 +12,7 @@ twins that are hard for it (the CPU HiFi-GAN's: 3 % EER) *and* close to their or
 Training data only: never point it at eval_public.
 """
 import argparse
+import json
 import os
 
 import pandas as pd
@@ -62,13 +63,11 @@ def main() -> None:
     pairs_table(args.manifest).to_csv(pairs, index=False)
     command = ["evaluate", pairs, "--out-dir", args.out_dir, "--jobs", args.jobs, "--quiet"]
     fscan(command + (["--model", args.model] if args.model else []), standalone_mode=False)
+    with open(os.path.join(args.out_dir, "metrics.json"), encoding="utf-8") as handle:
+        files = json.load(handle)["files"]  # evaluate's own figures, not recomputed
     scores = pd.read_csv(os.path.join(args.out_dir, "file_scores.csv"))
-    scored = scores.dropna(subset=["score"])
-    is_fake = (scored.label == "fake").to_numpy()
-    overall, _ = metrics.eer(is_fake, scored.score.to_numpy())
-    print(f"twins: file EER {100 * overall:.1f} %, AUC "
-          f"{metrics.auc(is_fake, scored.score.to_numpy()):.3f} "
-          f"({int(is_fake.sum())} twins, {len(scores) - len(scored)} files not scored)")
+    print(f"twins: file EER {100 * files['eer']:.1f} %, AUC {files['auc']:.3f} "
+          f"({files['n_fake']} twins, {len(scores) - files['n_scored']} files not scored)")
     for row in eer_by_corpus(scores).itertuples():
         print(f"  {row.corpus}: {100 * row.file_eer:.0f} % ({row.twins} twins)")
 
