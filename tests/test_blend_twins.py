@@ -1,19 +1,13 @@
 """Hard-twin makers of scripts/experiments/blend_twins.py: envelope matching."""
 
-import importlib.util
-import os
-
 import numpy as np
 import pytest
 from scipy.signal import lfilter
 
 from forensics_scan.audio import SAMPLE_RATE
+from project_scripts import load_script
 
-_SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                       "scripts", "experiments", "blend_twins.py")
-_spec = importlib.util.spec_from_file_location("blend_twins", _SCRIPT)
-blend_twins = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(blend_twins)
+blend_twins = load_script("scripts/experiments/blend_twins.py")
 
 
 def vowel(formant_hz, noise, seed):

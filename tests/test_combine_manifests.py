@@ -1,12 +1,9 @@
 import csv
-import importlib.util
 import os
 
-_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                     "scripts", "combine_manifests.py")
-_spec = importlib.util.spec_from_file_location("combine_manifests", _PATH)
-combine_manifests = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(combine_manifests)
+from project_scripts import load_script
+
+combine_manifests = load_script("scripts/combine_manifests.py")
 
 COLUMNS = ["path", "label", "system", "group", "original"]
 

@@ -4,9 +4,7 @@ copy-synthesis, the build-dataset generator, and the GPU hand-off script
 """
 
 import argparse
-import importlib.util
 import json
-import os
 
 import numpy as np
 import pandas as pd
@@ -17,14 +15,11 @@ from safetensors.torch import load_file, save_file
 
 from forensics_scan import diffwave as dw
 from forensics_scan import gan_vocoder as gv
+from project_scripts import load_script
 
 TINY = dw.DiffWaveConfig(channels=8, layers=4, cycle=2)
 
-_SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                       "scripts", "experiments", "diffwave_twins.py")
-_spec = importlib.util.spec_from_file_location("diffwave_twins", _SCRIPT)
-diffwave_twins = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(diffwave_twins)
+diffwave_twins = load_script("scripts/experiments/diffwave_twins.py")
 
 
 def voice(f0_hz, seconds, seed=0):

@@ -1,16 +1,11 @@
 """scripts/experiments/twin_hardness.py: the twin/original table and per-corpus EER."""
 
-import importlib.util
-import os
-
 import pandas as pd
 import pytest
 
-_SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                       "scripts", "experiments", "twin_hardness.py")
-_spec = importlib.util.spec_from_file_location("twin_hardness", _SCRIPT)
-twin_hardness = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(twin_hardness)
+from project_scripts import load_script
+
+twin_hardness = load_script("scripts/experiments/twin_hardness.py")
 
 
 def test_pairs_table_puts_each_twin_beside_its_original(tmp_path):
