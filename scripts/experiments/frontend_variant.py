@@ -1,18 +1,25 @@
-"""Ablation "log-Mel floor": the bundled recipe with a lower floor under the log-Mel.
+"""Ablations of the front end: the bundled recipe with other log-Mel settings.
 
-    python scripts/experiments/floor_variant.py NAME FLOOR [FSCAN TRAIN OPTIONS...]
-    python scripts/experiments/floor_variant.py floor80 1e-8
+    python scripts/experiments/frontend_variant.py NAME SETTING=VALUE... [FSCAN TRAIN OPTIONS...]
+    python scripts/experiments/frontend_variant.py floor80 LOG_FLOOR=1e-8
+    python scripts/experiments/frontend_variant.py window64 WIN_LENGTH=1024 N_FFT=1024
 
-``features.log_mel`` adds ``LOG_FLOOR`` times the segment's mean Mel energy before the log
-(1e-5: everything 50 dB under the mean reads the same). A well-trained vocoder's traces
-may sit lower than that: in pauses, between harmonics, high up the spectrum. This sets
-``features.LOG_FLOOR`` in this process only and then does what option_variant.sh and
-score_variant.sh do (the steps are repeated here because the floor exists only in this
-process): trains on work/dataset/MANIFEST_notts.csv with the bundled model's settings,
-calibrates at 5 % validation false alarms, scores the validation table and eval_public
-(measured only, never used to choose). Joblib runs on threads so the floor reaches the
-feature extraction. The checkpoints record the floor in their front-end
-config, so fscan itself refuses them: they are experiments, not models.
+Each SETTING is one of ``features``' constants (LOG_FLOOR, N_FFT, WIN_LENGTH, N_MELS,
+F_MAX, ...), set in this process only. ``floor80``: ``features.log_mel`` adds
+``LOG_FLOOR`` times the segment's mean Mel energy before the log (1e-5: everything 50 dB
+under the mean reads the same); a well-trained vocoder's traces may sit lower than that,
+in pauses, between harmonics, high up the spectrum. ``window64``: a 64 ms window instead of
+25 ms, whose 62.5 Hz main lobe parts the harmonics of low voices completely, where the
+shipped window's 160 Hz lobe leaves them some 14 dB over the gaps (the excitation, where
+the model's cues are, is then seen in more detail).
+
+Then it does what option_variant.sh and score_variant.sh do (the steps are repeated here
+because the settings exist only in this process): trains on
+work/dataset/MANIFEST_notts.csv with the bundled model's settings, calibrates at 5 %
+validation false alarms, scores the validation table and eval_public (measured only, never
+used to choose). Joblib runs on threads so the settings reach the feature extraction. The
+checkpoints record the settings in their front-end config, so fscan itself refuses them:
+they are experiments, not models.
 """
 import os
 import sys
@@ -26,14 +33,30 @@ WORK = os.environ.get("WORK", "work")
 SHARED = os.environ.get("SHARED", "../shared/data")
 
 
+def configure(settings: list) -> None:
+    """Set ``features``' constants from ``NAME=VALUE`` strings (numbers, int if whole)."""
+    for setting in settings:
+        key, value = setting.split("=", 1)
+        if not hasattr(features, key) or not key.isupper():
+            raise SystemExit(f"{key}: not a front-end setting in forensics_scan.features")
+        number = float(value)
+        setattr(features, key, int(number) if number.is_integer() and key != "LOG_FLOOR"
+                else number)
+    # derived at import: where the window sits in its frame
+    features._WINDOW_OFFSET = (features.N_FFT - features.WIN_LENGTH) // 2
+
+
 def run(*arguments: str) -> None:
     print("fscan", " ".join(arguments), file=sys.stderr, flush=True)
     main(list(arguments), standalone_mode=False)
 
 
 if __name__ == "__main__":
-    name, floor, *options = sys.argv[1:]
-    features.LOG_FLOOR = float(floor)
+    name, arguments = sys.argv[1], sys.argv[2:]
+    settings = [argument for argument in arguments if "=" in argument
+                and not argument.startswith("-")]
+    options = [argument for argument in arguments if argument not in settings]
+    configure(settings)
     model = f"{WORK}/models/{name}.safetensors"
     calibrated = f"{WORK}/models/{name}_cal.safetensors"
     with joblib.parallel_config(backend="threading"):
