@@ -4,8 +4,8 @@
     python scripts/experiments/frontend_variant.py floor80 LOG_FLOOR=1e-8
     python scripts/experiments/frontend_variant.py window64 WIN_LENGTH=1024 N_FFT=1024
 
-Each SETTING is one of ``features``' constants (LOG_FLOOR, N_FFT, WIN_LENGTH, N_MELS,
-F_MAX, ...), set in this process only. ``floor80``: ``features.log_mel`` adds
+Each SETTING is one of ``features``' constants in SETTINGS (LOG_FLOOR, N_FFT, WIN_LENGTH,
+F_MIN, F_MAX), set in this process only. ``floor80``: ``features.log_mel`` adds
 ``LOG_FLOOR`` times the segment's mean Mel energy before the log (1e-5: everything 50 dB
 under the mean reads the same); a well-trained vocoder's traces may sit lower than that,
 in pauses, between harmonics, high up the spectrum. ``window64``: a 64 ms window instead of
@@ -33,15 +33,18 @@ WORK = os.environ.get("WORK", "work")
 SHARED = os.environ.get("SHARED", "../shared/data")
 
 
+# the constants that only features.py reads (N_MELS and the hop are also read by the model
+# and the exports at import, so they cannot change in a running process)
+SETTINGS = ("LOG_FLOOR", "N_FFT", "WIN_LENGTH", "F_MIN", "F_MAX")
+
+
 def configure(settings: list) -> None:
-    """Set ``features``' constants from ``NAME=VALUE`` strings (numbers, int if whole)."""
+    """Set ``features``' constants from ``NAME=VALUE`` strings, each of SETTINGS."""
     for setting in settings:
         key, value = setting.split("=", 1)
-        if not hasattr(features, key) or not key.isupper():
-            raise SystemExit(f"{key}: not a front-end setting in forensics_scan.features")
-        number = float(value)
-        setattr(features, key, int(number) if number.is_integer() and key != "LOG_FLOOR"
-                else number)
+        if key not in SETTINGS:
+            raise SystemExit(f"{key}: not one of the front-end settings {', '.join(SETTINGS)}")
+        setattr(features, key, type(getattr(features, key))(value))
     # derived at import: where the window sits in its frame
     features._WINDOW_OFFSET = (features.N_FFT - features.WIN_LENGTH) // 2
 
