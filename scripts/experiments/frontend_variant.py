@@ -45,8 +45,11 @@ def configure(settings: list) -> None:
         if key not in SETTINGS:
             raise SystemExit(f"{key}: not one of the front-end settings {', '.join(SETTINGS)}")
         setattr(features, key, type(getattr(features, key))(value))
-    # derived at import: where the window sits in its frame
+    # derived at import: where the window sits in its frame; and what was built from the
+    # old settings
     features._WINDOW_OFFSET = (features.N_FFT - features.WIN_LENGTH) // 2
+    for cached in (features._window, features._mel_basis, features._speech_bands):
+        cached.cache_clear()
 
 
 def run(*arguments: str) -> None:
