@@ -20,6 +20,8 @@ import soundfile as sf
 
 OK, SKIPPED, ERROR = "ok", "skipped", "error"  # mirrors forensics_scan.results
 
+NOT_UTF8 = "file name that is not valid UTF-8"  # audio.py opens it by its bytes
+
 SIGNAL_SECONDS = 1.2  # one segment per scored file keeps the scan fast
 
 
@@ -31,7 +33,6 @@ class HostileCase:
     expected: str  # OK, SKIPPED or ERROR
     what: str  # the hostile property, for messages
     reason: str = ""  # a fragment the reported reason must contain (error/skipped)
-    known_bug: str = ""  # "<file>: <what is wrong>" while the code does not yet meet ``expected``
 
 
 def voice(seconds: float = SIGNAL_SECONDS, sr: int = 16000, seed: int = 0) -> np.ndarray:
@@ -185,9 +186,7 @@ def build_corpus(root: str, with_unreadable: bool = None) -> List[HostileCase]:
     except (OSError, UnicodeError):  # a file system that insists on UTF-8 names
         os.remove(path("latin1.tmp.wav"))
     else:
-        cases.append(HostileCase(latin1, OK, "file name that is not valid UTF-8",
-                                 known_bug="audio.py: soundfile encodes str paths as strict "
-                                           "UTF-8, so the file is never opened"))
+        cases.append(HostileCase(latin1, OK, NOT_UTF8))
     if with_unreadable:  # in a folder: named as arguments, click refuses them (cli.py)
         unreadable = os.path.join("permissions", "no_permission.wav")
         audio(unreadable, ERROR, "no read permission", reason="Permission denied")

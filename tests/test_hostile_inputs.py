@@ -35,8 +35,8 @@ from forensics_scan.discovery import find_audio_files
 from forensics_scan.reports.csv_report import FILE_COLUMNS, SEGMENT_COLUMNS
 from forensics_scan.reports.terminal import MAX_ROWS, printable
 from forensics_scan.scan import ScanOptions, scan_paths
-from hostile_corpus import (ERROR, OK, build_corpus, restore_permissions, top_level_arguments,
-                            voice)
+from hostile_corpus import (ERROR, NOT_UTF8, OK, build_corpus, restore_permissions,
+                            top_level_arguments, voice)
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # issue 5, OWASP "CSV injection"
 TIME_FIELDS = ("generated_at", "elapsed_s")
@@ -229,7 +229,7 @@ def test_every_file_is_in_the_json_once_with_its_expected_status_and_a_reason(sc
     assert Counter(entry["path"] for entry in files) == Counter(case.path for case in cases)
     by_path = {entry["path"]: entry for entry in files}
     wrong = [(case.path, case.expected, by_path[case.path]["status"], by_path[case.path]["error"])
-             for case in cases if not case.known_bug and (
+             for case in cases if (
                  by_path[case.path]["status"] != case.expected
                  or case.reason not in by_path[case.path]["error"])]
     assert wrong == []
@@ -244,12 +244,11 @@ def test_every_file_is_in_the_json_once_with_its_expected_status_and_a_reason(sc
 
 
 def test_a_file_name_that_is_not_utf8_is_still_scored(scan, cases):
-    bugs = [case for case in cases if case.known_bug]
-    if not bugs:
+    latin1 = [case for case in cases if case.what == NOT_UTF8]
+    if not latin1:
         pytest.skip("this file system refuses names that are not UTF-8")
     by_path = {entry["path"]: entry for entry in scan.report["files"]}
-    assert [(case.path, by_path[case.path]["status"]) for case in bugs] == [
-        (case.path, case.expected) for case in bugs]
+    assert [(case.path, by_path[case.path]["status"]) for case in latin1] == [(latin1[0].path, OK)]
 
 
 def test_scores_are_finite_even_for_nan_and_inf_samples(scan):
@@ -270,8 +269,7 @@ def test_every_file_is_in_the_csv_once_and_round_trips_through_pandas(scan, case
     expected = {neutralised(shown(case.path)): case for case in cases}
     for row in rows:
         case = expected[row["path"]]
-        if not case.known_bug:
-            assert row["status"] == case.expected, row
+        assert row["status"] == case.expected, row
         assert (row["error"] != "") == (row["status"] != OK or bool(case.reason)), row
     for kind in ("csv", "segments"):
         table = pd.read_csv(io.StringIO(scan.texts[kind]), dtype=str, keep_default_na=False)
@@ -293,7 +291,7 @@ def test_every_file_is_in_the_html_once_as_text(scan, cases):
     files = page.tables["files"]
     assert Counter(row[0] for row in files) == Counter(shown(case.path) for case in cases)
     status = {row[0]: row[1] for row in files}
-    assert all(status[shown(case.path)] == case.expected for case in cases if not case.known_bug)
+    assert all(status[shown(case.path)] == case.expected for case in cases)
     failures = {row[0]: row for row in page.tables["failures"]}
     expected_failures = [shown(entry["path"]) for entry in scan.report["files"]
                          if entry["status"] != OK]
@@ -329,8 +327,7 @@ def test_every_file_is_in_the_terminal_table_once_with_a_reason(scan, cases):
     assert Counter(path for path, _, _ in rows) == Counter(printable(c.path) for c in cases)
     expected = {printable(case.path): case for case in cases}
     for path, status, reason in rows:
-        if not expected[path].known_bug:
-            assert status == expected[path].expected, path
+        assert status == expected[path].expected, path
         assert bool(reason) == (status != OK or bool(expected[path].reason)), (path, reason)
         if reason:
             assert human_readable(" ".join(reason))
