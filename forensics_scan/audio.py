@@ -24,6 +24,10 @@ SEGMENT_SAMPLES = int(SAMPLE_RATE * SEGMENT_SECONDS)
 BLOCK_SECONDS = 60.0  # decode granularity for long files; a multiple of the segment length
 BLOCK_SAMPLES = int(SAMPLE_RATE * BLOCK_SECONDS)
 MIN_SAMPLES = int(0.1 * SAMPLE_RATE)  # below this there is nothing to judge
+FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")  # libsndfile sample formats that can exceed full scale
+# Bump when a change here alters the samples some file decodes to: the scan's feature
+# cache keys on it. 2: float files beyond full scale are scaled down, no longer clipped.
+DECODE_VERSION = 2
 
 assert SEGMENT_SAMPLES == SAMPLE_RATE * SEGMENT_SECONDS, "segment must be a whole number of samples"
 assert BLOCK_SAMPLES % SEGMENT_SAMPLES == 0, "blocks must hold whole segments"
@@ -42,6 +46,12 @@ class AudioInfo:
     frames: Optional[int]  # None when the decoder cannot tell in advance
     format: str
     decoder: str
+    peak: float = 1.0  # largest finite sample, measured for float files only (see probe)
+
+    @property
+    def gain(self) -> float:
+        """Factor that brings a float file's samples back within full scale (else 1)."""
+        return 1.0 / self.peak if self.peak > 1.0 else 1.0
 
     @property
     def duration_s(self) -> Optional[float]:
@@ -49,7 +59,12 @@ class AudioInfo:
 
 
 def probe(path: str) -> AudioInfo:
-    """Read the header of ``path`` without decoding the samples.
+    """Read the header of ``path``; decode nothing unless its samples are floats.
+
+    A float WAV (or AIFF, CAF, W64) may hold samples far beyond full scale: a pipeline
+    that wrote int16-range values as floats gives peaks near 32768. Clipping those to
+    [-1, 1] would turn speech into a square wave, so such files are read once ahead to
+    find their peak, and ``stream_blocks`` scales them down by ``AudioInfo.gain``.
 
     Raises
     ------
@@ -71,19 +86,35 @@ def probe(path: str) -> AudioInfo:
         return AudioInfo(SAMPLE_RATE, 1, None, _extension(path), "ffmpeg")
     if info.samplerate <= 0 or info.channels <= 0:
         raise DecodeError(f"invalid header: {info.samplerate} Hz, {info.channels} channels")
-    return AudioInfo(info.samplerate, info.channels, info.frames, info.format, "soundfile")
+    peak = _float_peak(path, info.samplerate) if info.subtype in FLOAT_SUBTYPES else 1.0
+    return AudioInfo(info.samplerate, info.channels, info.frames, info.format, "soundfile",
+                     peak)
+
+
+def _float_peak(path: str, sample_rate: int) -> float:
+    """Largest finite absolute sample of a float file, read block by block."""
+    peak = 0.0
+    for block in _soundfile_blocks(path, sample_rate):
+        finite = np.abs(block[np.isfinite(block)])
+        if finite.size:
+            peak = max(peak, float(finite.max()))
+    return peak
 
 
 def stream_blocks(path: str, block_samples: int = BLOCK_SAMPLES,
                   info: Optional[AudioInfo] = None) -> Iterator[np.ndarray]:
     """Yield the file as consecutive 16 kHz mono float32 blocks of ``block_samples``.
 
-    The last block may be shorter. Non-finite samples are replaced by zeros and samples
-    are clipped to [-1, 1], so a damaged float file cannot produce a NaN score. ``info``
-    is ``probe(path)`` when the caller already has it.
+    The last block may be shorter. A float file whose samples go beyond full scale is
+    first scaled down by ``info.gain`` (its peak becomes 1). Non-finite samples are then
+    replaced by zeros and samples clipped to [-1, 1], so a damaged float file cannot
+    produce a NaN score. ``info`` is ``probe(path)`` when the caller already has it.
     """
     info = info or probe(path)
-    raw = _ffmpeg_blocks(path) if info.decoder == "ffmpeg" else _soundfile_blocks(path, info)
+    if info.decoder == "ffmpeg":
+        raw = _ffmpeg_blocks(path)
+    else:
+        raw = _soundfile_blocks(path, info.sample_rate)
     resampler = None
     if info.sample_rate != SAMPLE_RATE:
         resampler = soxr.ResampleStream(info.sample_rate, SAMPLE_RATE, 1, dtype="float32",
@@ -91,7 +122,10 @@ def stream_blocks(path: str, block_samples: int = BLOCK_SAMPLES,
     pending: List[np.ndarray] = []
     pending_len = 0
     for block, last in _with_last(raw):
-        mono = sanitise(to_mono(block))  # before resampling: a NaN would smear
+        mono = to_mono(block)
+        if info.gain != 1.0:
+            mono *= np.float32(info.gain)
+        mono = sanitise(mono)  # before resampling: a NaN would smear
         if resampler is not None:
             mono = resampler.resample_chunk(mono, last=last)
         if mono.size:
@@ -207,9 +241,9 @@ def iter_segments(blocks: Iterator[np.ndarray], hop_s: float = SEGMENT_SECONDS
         yield start / SAMPLE_RATE, total / SAMPLE_RATE, buffer[local:local + SEGMENT_SAMPLES]
 
 
-def _soundfile_blocks(path: str, info: AudioInfo) -> Iterator[np.ndarray]:
+def _soundfile_blocks(path: str, sample_rate: int) -> Iterator[np.ndarray]:
     # read ~BLOCK_SECONDS of source audio at a time, whatever the source rate
-    frames_per_block = max(int(info.sample_rate * BLOCK_SECONDS), 1)
+    frames_per_block = max(int(sample_rate * BLOCK_SECONDS), 1)
     try:
         with sf.SoundFile(os.fsencode(path)) as handle:
             while True:

@@ -30,8 +30,8 @@ from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from . import __version__
-from .audio import (MIN_SAMPLES, SAMPLE_RATE, SEGMENT_SECONDS, DecodeError, capped_blocks,
-                    iter_segments, probe, stream_blocks)
+from .audio import (DECODE_VERSION, MIN_SAMPLES, SAMPLE_RATE, SEGMENT_SECONDS, DecodeError,
+                    capped_blocks, iter_segments, probe, stream_blocks)
 from .checkpoint import file_sha256, read_checkpoint_info
 from .engine import ENGINES, open_scorer
 from .features import (MIN_SPEECH_FRACTION, N_FRAMES, N_MELS, frontend_hash, log_mel,
@@ -312,7 +312,7 @@ def _read_file(path: str, options: ScanOptions, scores_key: str,
         return _Pending(_failed(path, ERROR, _reason(error)))
     total, peak, truncated = item.stats
     item.result = replace(base, duration_s=round(total / SAMPLE_RATE, 6), truncated=truncated,
-                          error=_partly_decoded(info, total, truncated))
+                          error=_decoding_notes(info, total, truncated))
     if total < MIN_SAMPLES:
         item.result = _failed_from(item.result, SKIPPED,
                                    f"too short to judge ({total / SAMPLE_RATE:.3f} s < "
@@ -320,6 +320,15 @@ def _read_file(path: str, options: ScanOptions, scores_key: str,
     elif peak == 0.0:
         item.result = _failed_from(item.result, SKIPPED, "digital silence: nothing to judge")
     return item
+
+
+def _decoding_notes(info, total: int, truncated: bool) -> str:
+    """What a scored file's report row must say about how its audio was read ("" if nothing)."""
+    notes = [_partly_decoded(info, total, truncated)]
+    if info.gain != 1.0:
+        notes.append(f"float samples reach {info.peak:,.1f} times full scale: scaled down to "
+                     f"full scale before scoring")
+    return "; ".join(filter(None, notes))
 
 
 def _partly_decoded(info, total: int, truncated: bool) -> str:
@@ -470,7 +479,8 @@ class _Entry:
 def _cache_path(options: ScanOptions, digest: str) -> Optional[str]:
     if options.cache_dir is None:
         return None
-    key = f"{digest}-{frontend_hash()}-hop{options.hop_s:g}-max{options.max_duration_s or 0:g}"
+    key = (f"{digest}-{frontend_hash()}-d{DECODE_VERSION}-hop{options.hop_s:g}"
+           f"-max{options.max_duration_s or 0:g}")
     return os.path.join(options.cache_dir, key[:2], key + ".npz")
 
 

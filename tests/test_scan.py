@@ -208,6 +208,25 @@ def test_cache_keeps_settings_apart(corpus, tiny_checkpoint, tmp_path):
     assert overlapped.n_segments == 4 and cut.n_segments == 2
 
 
+def test_cache_written_by_an_older_decoder_is_not_used(corpus, tiny_checkpoint, tmp_path,
+                                                       monkeypatch):
+    cache_dir = str(tmp_path / "cache")
+    monkeypatch.setattr(scan, "DECODE_VERSION", 1)  # as if fscan were upgraded after this
+    _scan([corpus["long"]], tiny_checkpoint, cache_dir=cache_dir)
+    monkeypatch.undo()
+    decoded = []
+    real_stream_blocks = scan.stream_blocks
+
+    def counting(path, *args, **kwargs):
+        decoded.append(path)
+        return real_stream_blocks(path, *args, **kwargs)
+
+    monkeypatch.setattr(scan, "stream_blocks", counting)
+    _scan([corpus["long"]], tiny_checkpoint, cache_dir=cache_dir)
+
+    assert decoded == [corpus["long"]]
+
+
 def test_damaged_cache_entry_is_recomputed(corpus, tiny_checkpoint, tmp_path):
     cache_dir = str(tmp_path / "cache")
     expected, = _scan([corpus["long"]], tiny_checkpoint, cache_dir=cache_dir)
@@ -242,6 +261,23 @@ def test_audio_the_decoder_never_delivers_is_reported(corpus, tiny_checkpoint, m
     monkeypatch.setattr(scan, "probe", announcing(30.0))
     limited, = _scan([corpus["long"]], tiny_checkpoint, max_duration_s=6)
     assert limited.truncated and limited.error == ""  # cut on purpose, not lost
+
+
+def test_float_file_beyond_full_scale_scores_as_its_scaled_copy(tmp_path, speechlike,
+                                                                 write_audio, tiny_checkpoint):
+    signal = speechlike(7.0, seed=6)
+    signal = signal / np.abs(signal).max()
+    scaled = write_audio(tmp_path / "int16_range.wav", signal * 32767, subtype="FLOAT")
+    within = write_audio(tmp_path / "full_scale.wav", signal, subtype="FLOAT")
+
+    loud, plain = _scan([scaled, within], tiny_checkpoint)
+
+    assert loud.status == plain.status == OK
+    assert [s.score for s in loud.segments] == pytest.approx([s.score for s in plain.segments],
+                                                            abs=1e-5)
+    assert loud.error == ("float samples reach 32,767.0 times full scale: scaled down to "
+                          "full scale before scoring")
+    assert plain.error == ""
 
 
 def test_max_duration_truncates(corpus, tiny_checkpoint):
