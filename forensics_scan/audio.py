@@ -24,6 +24,9 @@ SEGMENT_SAMPLES = int(SAMPLE_RATE * SEGMENT_SECONDS)
 BLOCK_SECONDS = 60.0  # decode granularity for long files; a multiple of the segment length
 BLOCK_SAMPLES = int(SAMPLE_RATE * BLOCK_SECONDS)
 MIN_SAMPLES = int(0.1 * SAMPLE_RATE)  # below this there is nothing to judge
+# a decoded block never holds more values than this (16 MB of float32), so a many-channel
+# or high-rate file is read in blocks shorter than BLOCK_SECONDS
+MAX_BLOCK_VALUES = 2 ** 22
 FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")  # libsndfile sample formats that can exceed full scale
 # Bump when a change here alters the samples some file decodes to: the scan's feature
 # cache keys on it. 2: float files beyond full scale are scaled down, no longer clipped.
@@ -86,15 +89,17 @@ def probe(path: str) -> AudioInfo:
         return AudioInfo(SAMPLE_RATE, 1, None, _extension(path), "ffmpeg")
     if info.samplerate <= 0 or info.channels <= 0:
         raise DecodeError(f"invalid header: {info.samplerate} Hz, {info.channels} channels")
-    peak = _float_peak(path, info.samplerate) if info.subtype in FLOAT_SUBTYPES else 1.0
+    peak = 1.0
+    if info.subtype in FLOAT_SUBTYPES:
+        peak = _float_peak(path, info.samplerate, info.channels)
     return AudioInfo(info.samplerate, info.channels, info.frames, info.format, "soundfile",
                      peak)
 
 
-def _float_peak(path: str, sample_rate: int) -> float:
+def _float_peak(path: str, sample_rate: int, channels: int) -> float:
     """Largest finite absolute sample of a float file, read block by block."""
     peak = 0.0
-    for block in _soundfile_blocks(path, sample_rate):
+    for block in _soundfile_blocks(path, sample_rate, channels):
         finite = np.abs(block[np.isfinite(block)])
         if finite.size:
             peak = max(peak, float(finite.max()))
@@ -114,7 +119,7 @@ def stream_blocks(path: str, block_samples: int = BLOCK_SAMPLES,
     if info.decoder == "ffmpeg":
         raw = _ffmpeg_blocks(path)
     else:
-        raw = _soundfile_blocks(path, info.sample_rate)
+        raw = _soundfile_blocks(path, info.sample_rate, info.channels)
     resampler = None
     if info.sample_rate != SAMPLE_RATE:
         resampler = soxr.ResampleStream(info.sample_rate, SAMPLE_RATE, 1, dtype="float32",
@@ -241,9 +246,10 @@ def iter_segments(blocks: Iterator[np.ndarray], hop_s: float = SEGMENT_SECONDS
         yield start / SAMPLE_RATE, total / SAMPLE_RATE, buffer[local:local + SEGMENT_SAMPLES]
 
 
-def _soundfile_blocks(path: str, sample_rate: int) -> Iterator[np.ndarray]:
-    # read ~BLOCK_SECONDS of source audio at a time, whatever the source rate
-    frames_per_block = max(int(sample_rate * BLOCK_SECONDS), 1)
+def _soundfile_blocks(path: str, sample_rate: int, channels: int) -> Iterator[np.ndarray]:
+    # read ~BLOCK_SECONDS of source audio at a time, whatever the source rate, unless that
+    # would hold more than MAX_BLOCK_VALUES samples (64 channels at 96 kHz: 1.5 GB a block)
+    frames_per_block = max(min(int(sample_rate * BLOCK_SECONDS), MAX_BLOCK_VALUES // channels), 1)
     try:
         with sf.SoundFile(os.fsencode(path)) as handle:
             while True:

@@ -8,6 +8,7 @@ import pytest
 import soundfile as sf
 import soxr
 
+from forensics_scan import audio as audio_module
 from forensics_scan.audio import (BLOCK_SAMPLES, SAMPLE_RATE, SEGMENT_SAMPLES, DecodeError,
                                   fit_segment, iter_segments, load_audio, probe,
                                   segment_starts, stream_blocks)
@@ -121,6 +122,29 @@ def test_only_float_files_are_read_ahead_for_their_peak(tmp_path, write_audio, s
     path = write_audio(tmp_path / "int16.wav", speechlike(1.0) * 0.5)
 
     assert probe(path).peak == 1.0 and probe(path).gain == 1.0
+
+
+def test_many_channel_files_are_read_in_smaller_blocks_with_the_same_result(
+        tmp_path, write_audio, speechlike, monkeypatch):
+    # 64 channels at 96 kHz would make one 60 s block 1.5 GB; blocks are capped in values
+    channels = np.stack([speechlike(4.0, 44100, seed=c) for c in range(6)], axis=1)
+    path = write_audio(tmp_path / "six.wav", channels, 44100, subtype="FLOAT")
+    whole = load_audio(path)
+    sizes = []
+    real_read = sf.SoundFile.read
+
+    def recording_read(self, frames=-1, *args, **kwargs):
+        block = real_read(self, frames, *args, **kwargs)
+        sizes.append(block.size)
+        return block
+
+    monkeypatch.setattr(audio_module, "MAX_BLOCK_VALUES", 6 * 10000)
+    monkeypatch.setattr(sf.SoundFile, "read", recording_read)
+    blocked = load_audio(path)
+
+    assert max(sizes) == 6 * 10000 and len(sizes) > 2 * 17  # peak pass, then decoding
+    assert blocked.size == whole.size
+    np.testing.assert_allclose(blocked, whole, atol=1e-6)
 
 
 def test_long_file_streams_like_a_whole_decode(tmp_path, write_audio, rng):
