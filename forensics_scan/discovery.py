@@ -5,6 +5,9 @@ directory is entered once even through symlink loops, and files named explicitly
 always scanned whatever their extension: the user asked for them. What cannot be
 scanned at all (a broken link, a link loop, a named pipe, a folder that cannot be
 listed) is returned as a problem with a reason, so that it still appears in the reports.
+Inside folders a file is taken when its name has an audio extension, or when its first
+bytes are an audio container's signature: a recording saved without an extension, or as
+``.bak`` or ``.dat``, is scanned too, while documents beside the recordings are not.
 """
 
 import errno
@@ -17,6 +20,9 @@ from typing import Iterable, List, Sequence, Tuple
 AUDIO_EXTENSIONS = frozenset({
     ".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".aifc", ".au",
     ".snd", ".caf", ".w64", ".m4a", ".aac", ".mp4",
+    # phone, browser and messenger recordings: read through ffmpeg when it is installed,
+    # otherwise reported as errors that say so (never silently passed over)
+    ".amr", ".3gp", ".wma", ".webm", ".mka", ".spx", ".mp2", ".m4b", ".wv",
 })
 
 
@@ -150,8 +156,49 @@ def _walk(root: str, seen_dirs: set) -> Tuple[List[str], List[Tuple[str, str]]]:
                     problems.append((entry.path, reason))
                 else:
                     files.append(entry.path)
+            elif _is_regular_file(entry) and looks_like_audio(entry.path):
+                files.append(entry.path)
         stack.extend(reversed(subfolders))  # depth-first, in sorted order
     return sorted(files), problems
+
+
+def _is_regular_file(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
+
+
+# (offset, bytes) pairs that must all match the start of a file, one tuple per container.
+# MPEG audio without an ID3 tag is left out: its bare frame sync also starts UTF-16 text.
+AUDIO_SIGNATURES = (
+    ((0, b"RIFF"), (8, b"WAVE")),
+    ((0, b"RIFX"), (8, b"WAVE")),
+    ((0, b"RF64"), (8, b"WAVE")),
+    ((0, b"riff"), (4, bytes.fromhex("2e91cf11"))),  # Sony Wave64
+    ((0, b"FORM"), (8, b"AIFF")),
+    ((0, b"FORM"), (8, b"AIFC")),
+    ((0, b"fLaC"),),
+    ((0, b"OggS"),),
+    ((0, b"ID3"),),  # MP3 with a tag
+    ((0, b".snd"),),
+    ((0, b"caff"),),
+    ((0, b"#!AMR"),),
+    ((4, b"ftypM4A "),),
+    ((4, b"ftyp3gp"),),
+    ((0, bytes.fromhex("3026b2758e66cf11")),),  # ASF (WMA)
+)
+
+
+def looks_like_audio(path: str) -> bool:
+    """Whether the file starts with the signature of an audio container fscan can read."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(16)
+    except OSError:
+        return False
+    return any(all(head[at:at + len(magic)] == magic for at, magic in signature)
+               for signature in AUDIO_SIGNATURES)
 
 
 def _selected(path: str, relative: str, include: Tuple[str, ...], exclude: Tuple[str, ...]

@@ -2,7 +2,9 @@
 
 import os
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from forensics_scan.discovery import InputPathError, find_audio_files
 
@@ -55,6 +57,39 @@ def test_non_audio_files_in_folders_are_ignored(tmp_path):
 
     assert _relative(found, tmp_path) == ["speech.wav"]
     assert found.problems == ()
+
+
+def test_audio_without_an_audio_name_is_found_by_its_first_bytes(tmp_path):
+    # recordings saved without an extension or renamed; beside them files that only
+    # resemble audio (an AVI is RIFF too; UTF-16 text starts like an MPEG frame sync)
+    signal = np.zeros(1600, np.float32)
+    for name, fmt in (("evidence_01", "WAV"), ("take.flac.bak", "FLAC"),
+                      ("voice_note.dat", "OGG"), ("memo", "AIFF"), ("call.w64.tmp", "W64"),
+                      ("old.au.1", "AU"), ("apple.caf~", "CAF")):
+        sf.write(str(tmp_path / name), signal, 16000, format=fmt)
+    heads = {"tagged_mp3": b"ID3\x04\x00\x00\x00\x00\x00\x00",
+             "android_call": b"#!AMR\n", "iphone_memo": b"\x00\x00\x00\x20ftypM4A \x00",
+             "phone_clip": b"\x00\x00\x00\x18ftyp3gp4", "windows_media": bytes.fromhex(
+                 "3026b2758e66cf11a6d900aa0062ce6c"),
+             "film.avi": b"RIFF\x00\x00\x00\x00AVI LIST", "notes_utf16.txt": "hi".encode("utf-16"),
+             "photo.jpg": b"\xff\xd8\xff\xe0\x00\x10JFIF", "archive.zip": b"PK\x03\x04",
+             "tiny": b"RI", "empty": b""}
+    for name, head in heads.items():
+        (tmp_path / name).write_bytes(head + bytes(64))
+
+    found = find_audio_files([str(tmp_path)])
+
+    assert _relative(found, tmp_path) == sorted([
+        "evidence_01", "take.flac.bak", "voice_note.dat", "memo", "call.w64.tmp", "old.au.1",
+        "apple.caf~", "tagged_mp3", "android_call", "iphone_memo", "phone_clip",
+        "windows_media"])
+
+
+def test_phone_and_messenger_formats_are_found_by_name(tmp_path):
+    names = ["a.amr", "b.3gp", "c.wma", "d.webm", "e.mka", "f.spx", "g.mp2", "h.m4b", "i.wv"]
+    _touch(tmp_path, *names)
+
+    assert _relative(find_audio_files([str(tmp_path)]), tmp_path) == names
 
 
 def test_a_file_named_explicitly_is_always_taken(tmp_path):
