@@ -12,13 +12,11 @@ The calibration set must not be the data the model is evaluated on: a threshold 
 on test data makes the test figures meaningless.
 """
 
-import json
-import os
 from typing import Optional
 
 import numpy as np
 
-from .checkpoint import ModelError, read_checkpoint_info
+from .checkpoint import ModelError, read_checkpoint_info, rewrite_metadata
 from .metrics import eer, rates_at
 
 
@@ -91,18 +89,15 @@ def write_calibrated(model_path: str, out_path: str, calibration: dict) -> None:
     """Copy the checkpoint at ``model_path`` to ``out_path`` with a new threshold.
 
     The tensors are copied unchanged; the metadata gets ``threshold`` and a
-    ``calibration`` record (the rule, the figures and the command). The file is written
-    next to its destination and renamed into place, so a failure leaves nothing behind.
+    ``calibration`` record (the rule, the figures and the command). A ``held_out`` record
+    (``fscan evaluate --record``) is dropped: its error rates were measured at the old
+    threshold. A failure leaves nothing behind (``checkpoint.rewrite_metadata``).
     """
-    from safetensors.numpy import load_file, save_file
-
     info = read_checkpoint_info(model_path)
     threshold = calibration["threshold"]
     if not 0 <= threshold <= 1:
         raise ModelError(f"calibrated threshold {threshold!r} is outside [0, 1]")
     metadata = dict(info.metadata, threshold=float(threshold),
                     calibration=dict(calibration, calibrated_from=info.sha256))
-    tensors = load_file(model_path)
-    temporary = out_path + ".tmp"
-    save_file(tensors, temporary, metadata={"fscan": json.dumps(metadata, sort_keys=True)})
-    os.replace(temporary, out_path)
+    metadata.pop("held_out", None)
+    rewrite_metadata(model_path, out_path, metadata)

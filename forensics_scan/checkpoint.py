@@ -68,6 +68,21 @@ def read_checkpoint_info(path: str) -> CheckpointInfo:
     return CheckpointInfo(path=str(path), sha256=sha256, metadata=metadata)
 
 
+def rewrite_metadata(model_path: str, out_path: str, metadata: dict) -> None:
+    """Copy the checkpoint at ``model_path`` to ``out_path`` with new ``metadata``.
+
+    The tensors are copied unchanged. The file is written next to its destination and
+    renamed into place, so a failure leaves nothing behind (``out_path`` may be
+    ``model_path`` itself).
+    """
+    from safetensors.numpy import load_file, save_file
+
+    tensors = load_file(model_path)
+    temporary = out_path + ".tmp"
+    save_file(tensors, temporary, metadata={"fscan": json.dumps(metadata, sort_keys=True)})
+    os.replace(temporary, out_path)
+
+
 def read_vocoder_metadata(path: str, kind: str, name: str) -> dict:
     """Metadata of a vocoder checkpoint fscan wrote (``vocoder.py``, ``gan_vocoder.py``),
     whose ``kind`` entry must be ``kind`` (``name`` is for messages); the weights are not

@@ -12,6 +12,7 @@ import shlex
 import signal
 import sys
 import time
+from datetime import datetime, timezone
 
 import click
 
@@ -340,19 +341,25 @@ def train(data, out_path, epochs, batch_size, learning_rate, patience, val_fract
               type=click.Path(file_okay=False), help="Where metrics and plots go.")
 @click.option("--threshold", type=click.FloatRange(0, 1),
               help="Threshold for accuracy figures (default: the model's).")
+@click.option("--record", "record_as", metavar="NAME",
+              help="Store the figures in the model file itself, naming DATA as NAME (e.g. "
+                   "eval_public): scan reports then quote how often the model was wrong "
+                   "on it. Only for data the model never trained or calibrated on.")
 @click.option("--jobs", "-j", default=-1, show_default=True)
 @click.option("--quiet", "-q", is_flag=True)
-def evaluate(data, model_path, out_dir, threshold, jobs, quiet):
+def evaluate(data, model_path, out_dir, threshold, record_as, jobs, quiet):
     """Score labelled DATA and report EER, AUC and accuracy, per generator system."""
     import pandas as pd
 
-    from .evaluation import evaluate as compute, format_markdown, write_evaluation
-    from .checkpoint import ModelError, bundled_model_path, read_checkpoint_info
+    from .evaluation import evaluate as compute, format_markdown, held_out_record, write_evaluation
+    from .checkpoint import ModelError, bundled_model_path, read_checkpoint_info, rewrite_metadata
     from .labels import read_labelled
     from .reports.terminal import ProgressBar
     from .scan import ScanOptions, scan_paths
 
     model_path = os.path.abspath(model_path or bundled_model_path())
+    if record_as is not None and threshold is not None:
+        _fail("--record stores error rates at the model's own threshold: leave out --threshold")
     try:
         checkpoint = read_checkpoint_info(model_path)  # the scan loads the weights itself
         table = pd.concat([read_labelled(source) for source in data], ignore_index=True)
@@ -366,6 +373,15 @@ def evaluate(data, model_path, out_dir, threshold, jobs, quiet):
     write_evaluation(result, out_dir)
     files.to_csv(os.path.join(out_dir, "file_scores.csv"), index=False)
     click.echo(format_markdown(result))
+    if record_as is not None:
+        measured_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        record = held_out_record(result, record_as, _command_line(), measured_at)
+        try:
+            rewrite_metadata(model_path, model_path,
+                             dict(read_checkpoint_info(model_path).metadata, held_out=record))
+        except (ModelError, OSError) as error:
+            _fail(f"cannot record the figures in {model_path}: {error}")
+        click.echo(f"fscan: recorded the {record_as} figures in {model_path}", err=True)
 
 
 @main.command()

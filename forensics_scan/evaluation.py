@@ -80,6 +80,29 @@ def evaluate(files: pd.DataFrame, segments: pd.DataFrame, threshold: float) -> d
     return result
 
 
+def held_out_record(result: dict, data: str, command: str, measured_at: str) -> dict:
+    """The figures of ``result`` a checkpoint keeps about itself (``evaluate --record``).
+
+    ``data`` names the held-out set in words (e.g. "eval_public"); the reports quote the
+    record so that a reader learns how often the model is wrong on generators it never saw.
+    """
+    files = result["files"]
+    return {
+        "data": data,
+        "command": command,
+        "measured_at": measured_at,
+        "threshold": result["threshold"],
+        "n_genuine": files["n_genuine"],
+        "n_fake": files["n_fake"],
+        "n_systems": len(result["per_system"]),
+        "file_eer": files["eer"],
+        "file_auc": files["auc"],
+        "segment_eer": result["segments"]["eer"],
+        "false_alarm_rate": files["false_alarm_rate"],
+        "miss_rate": files["miss_rate"],
+    }
+
+
 def _prepare(table: pd.DataFrame, name: str) -> pd.DataFrame:
     missing = {"path", "label", "system", "score"} - set(table.columns)
     if missing:

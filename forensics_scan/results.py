@@ -104,6 +104,35 @@ class ScanReport:
             "audio_seconds": round(self.audio_seconds, 3),
         }
 
+    def reliability(self) -> str:
+        """How often the model was measured to be wrong, in words, for every report."""
+        held_out = self.model.get("held_out")
+        calibration = self.model.get("calibration")
+        if held_out:
+            measured = held_out
+            text = (f"How far to trust the verdicts: on {held_out['n_genuine']} genuine and "
+                    f"{held_out['n_fake']} synthetic files from {held_out['n_systems']} "
+                    f"generators this model never saw ({held_out['data']}), it flagged "
+                    f"{_percent(held_out['false_alarm_rate'])} of the genuine files and missed "
+                    f"{_percent(held_out['miss_rate'])} of the synthetic ones at threshold "
+                    f"{held_out['threshold']:.4g} (file EER {_percent(held_out['file_eer'])}). "
+                    f"A file it does not flag is not shown to be genuine.")
+        elif calibration:
+            measured = calibration
+            text = (f"This model records no test on generators it never saw. On its own "
+                    f"{calibration['split']} files ({calibration['n_genuine']} genuine, "
+                    f"{calibration['n_fake']} synthetic, from generators it was trained on) it "
+                    f"flagged {_percent(calibration['false_alarm_rate'])} of the genuine files "
+                    f"and missed {_percent(calibration['miss_rate'])} of the synthetic ones at "
+                    f"threshold {calibration['threshold']:.4g}; expect more misses on other "
+                    f"generators.")
+        else:
+            return "This model records no measured error rates: its verdicts are unmeasured."
+        if abs(measured["threshold"] - self.threshold) > 1e-9:
+            text += (f" This scan used threshold {self.threshold:.4g} instead, so those rates "
+                     f"do not apply as stated.")
+        return text
+
     def as_dict(self) -> dict:
         return {
             "schema": f"{SCHEMA_NAME}/{SCHEMA_VERSION}",
@@ -116,5 +145,10 @@ class ScanReport:
             "settings": self.settings,
             "model": self.model,
             "summary": self.summary(),
+            "reliability": self.reliability(),
             "files": [result.as_dict() for result in self.files],
         }
+
+
+def _percent(rate: float) -> str:
+    return f"{100 * rate:.1f} %"

@@ -145,12 +145,22 @@ def build_report(results: Sequence[FileResult], checkpoint, options: ScanOptions
         model={"path": checkpoint.path, "sha256": checkpoint.sha256,
                "arch": checkpoint.metadata.get("arch"), "threshold": checkpoint.threshold,
                "trained": provenance.get("trained_at", ""),
-               "training_command": provenance.get("command", "")},
+               "training_command": provenance.get("command", ""),
+               "calibration": _calibration_figures(checkpoint.metadata.get("calibration")),
+               "held_out": checkpoint.metadata.get("held_out")},
         fscan_version=__version__,
         generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         command=command,
         elapsed_s=elapsed_s,
     )
+
+
+def _calibration_figures(calibration: Optional[dict]) -> Optional[dict]:
+    """The error rates a calibrated checkpoint measured at its threshold, or None."""
+    names = ("split", "n_genuine", "n_fake", "threshold", "false_alarm_rate", "miss_rate")
+    if not calibration or any(name not in calibration for name in names):
+        return None
+    return {name: calibration[name] for name in names}
 
 
 # --- reader and workers ------------------------------------------------------------------

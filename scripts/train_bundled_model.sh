@@ -34,7 +34,9 @@ $FSCAN calibrate "$WORK/dataset/MANIFEST_notts.csv" --model "$WORK/models/lcnn_t
     --out models/lcnn.safetensors --max-false-alarm 0.05 --split validation
 cp "$WORK/models/lcnn_trained.history.json" models/lcnn.history.json
 cp "$WORK/models/lcnn_trained.history.png" models/lcnn.history.png
-# evaluation only: eval_public is never used to train, tune or select
+# evaluation only: eval_public is never used to train, tune or select; --record stores
+# the figures in the checkpoint, whose scan reports then say how often it was wrong there
 mkdir -p models/evaluation
 $FSCAN evaluate "$SHARED/eval_public/MANIFEST.csv" --model models/lcnn.safetensors \
-    --out-dir models/evaluation --jobs 2 --quiet > models/evaluation/summary.md
+    --out-dir models/evaluation --jobs 2 --quiet --record eval_public \
+    > models/evaluation/summary.md

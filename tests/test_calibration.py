@@ -119,3 +119,43 @@ def test_genuine_files_alone_are_enough_for_a_false_alarm_target(tmp_path, tiny_
     assert "of 4 genuine files;" in result.output and "nan" not in result.output
     record = read_checkpoint_info(str(out)).metadata["calibration"]
     assert record["n_fake"] == 0 and record["miss_rate"] is None
+
+
+def test_evaluate_records_held_out_figures_and_calibrate_drops_them(tmp_path, tiny_checkpoint,
+                                                                    speechlike, write_audio):
+    data = tmp_path / "data"
+    (data / "real").mkdir(parents=True)
+    (data / "fake" / "buzz").mkdir(parents=True)
+    for clip in range(4):
+        signal = speechlike(2.0, seed=clip)
+        write_audio(data / "real" / f"{clip}.wav", signal)
+        write_audio(data / "fake" / "buzz" / f"{clip}.wav", np.clip(signal * 8, -0.5, 0.5))
+    model = tmp_path / "model.safetensors"
+    model.write_bytes(open(tiny_checkpoint, "rb").read())
+
+    def invoke(*arguments):
+        return CliRunner().invoke(main, [str(a) for a in arguments], catch_exceptions=False)
+
+    refused = invoke("evaluate", data, "--model", model, "--record", "held", "--threshold",
+                     "0.3", "--out-dir", tmp_path / "eval", "--jobs", "1", "--quiet")
+    assert refused.exit_code == 2 and "leave out --threshold" in refused.output
+    assert "held_out" not in read_checkpoint_info(str(model)).metadata
+
+    result = invoke("evaluate", data, "--model", model, "--record", "held", "--out-dir",
+                    tmp_path / "eval", "--jobs", "1", "--quiet")
+    assert result.exit_code == 0, result.output
+    record = read_checkpoint_info(str(model)).metadata["held_out"]
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert record["data"] == "held" and record["command"].startswith("fscan evaluate")
+    assert (record["n_genuine"], record["n_fake"], record["n_systems"]) == (4, 4, 1)
+    assert record["file_eer"] == metrics["files"]["eer"]
+    assert record["miss_rate"] == metrics["files"]["miss_rate"]
+    assert record["threshold"] == read_checkpoint_info(tiny_checkpoint).threshold
+    original, recorded = load_file(tiny_checkpoint), load_file(str(model))
+    assert all(np.array_equal(original[name], recorded[name]) for name in original)
+
+    out = tmp_path / "calibrated.safetensors"
+    result = invoke("calibrate", data, "--model", model, "--out", out, "--max-false-alarm",
+                    "0.25", "--jobs", "1", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "held_out" not in read_checkpoint_info(str(out)).metadata  # measured elsewhere

@@ -173,6 +173,7 @@ def print_summary(report: ScanReport, console: Console, max_rows: int = MAX_ROWS
         console.print(Text(f"... {len(ordered) - max_rows} more (see the CSV or HTML report)"))
     style = "bold red" if report.flagged else "bold green"
     console.print(Text(verdict_line(report), style=style))
+    console.print(Text(report.reliability()))
 
 
 class StreamView:

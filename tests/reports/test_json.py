@@ -69,7 +69,7 @@ def test_json_to_stdout(make_report, capsys):
 # renamed or removed: update the document, and bump SCHEMA_VERSION unless it was an
 # addition.
 TOP_KEYS = {"schema", "schema_version", "fscan_version", "generated_at", "command",
-            "elapsed_s", "threshold", "settings", "model", "summary", "files"}
+            "elapsed_s", "threshold", "settings", "model", "summary", "reliability", "files"}
 SUMMARY_KEYS = {"files", "scored", "skipped", "errors", "flagged", "audio_seconds"}
 FILE_KEYS = {"path", "status", "error", "verdict", "score", "max_segment_score",
              "mean_segment_score", "n_segments", "fake_segments", "duration_s", "truncated",
@@ -78,7 +78,8 @@ FILE_KEYS = {"path", "status", "error", "verdict", "score", "max_segment_score",
 SEGMENT_KEYS = {"index", "start_s", "end_s", "score", "verdict"}
 SCAN_SETTINGS_KEYS = {"hop_s", "segment_seconds", "sample_rate", "max_duration_s", "cache",
                       "engine"}
-SCAN_MODEL_KEYS = {"path", "sha256", "arch", "threshold", "trained", "training_command"}
+SCAN_MODEL_KEYS = {"path", "sha256", "arch", "threshold", "trained", "training_command",
+                   "calibration", "held_out"}
 
 
 def test_schema_keys_are_pinned_and_documented(make_report):
