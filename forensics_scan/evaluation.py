@@ -22,9 +22,9 @@ from .labels import UNKNOWN_SYSTEM, parse_label
 from .results import FAKE
 
 LEVELS = ("files", "segments")
-PER_SYSTEM_COLUMNS = ["system", "n_files", "n_segments", "file_eer", "file_eer_threshold",
-                      "segment_eer", "segment_eer_threshold", "file_miss_rate",
-                      "segment_miss_rate"]
+PER_SYSTEM_COLUMNS = ["system", "n_files", "n_segments", "file_eer", "file_eer_ci_low",
+                      "file_eer_ci_high", "file_eer_threshold", "segment_eer",
+                      "segment_eer_threshold", "file_miss_rate", "segment_miss_rate"]
 
 
 def evaluate(files: pd.DataFrame, segments: pd.DataFrame, threshold: float) -> dict:
@@ -66,7 +66,9 @@ def evaluate(files: pd.DataFrame, segments: pd.DataFrame, threshold: float) -> d
             summary = _summary(table, threshold)
         except ValueError as error:
             raise ValueError(f"cannot evaluate the scored {level}: {error}") from error
-        result[level] = dict(summary, n_errors=len(tables[level]) - len(table))
+        groups = None if level == "files" else table["path"].to_numpy()  # a file's segments
+        result[level] = dict(summary, n_errors=len(tables[level]) - len(table),
+                             **_intervals(table, groups))
         false_alarm_rate, miss_rate, _ = metrics.det_curve(table["is_fake"], table["score"])
         result["curves"][level] = {"false_alarm_rate": false_alarm_rate.tolist(),
                                    "miss_rate": miss_rate.tolist()}
@@ -125,7 +127,21 @@ def _system_row(system: str, scored: dict, threshold: float) -> dict:
         summary = _summary(chosen, threshold) if row[f"n_{level}"] else {}
         for name in ("eer", "eer_threshold", "miss_rate"):
             row[f"{prefix}_{name}"] = summary.get(name)
+    files = scored["files"]
+    chosen = files[~files["is_fake"] | (files["system"] == system)]
+    interval = _intervals(chosen, None)["eer_ci95"] if row["n_files"] else [None, None]
+    row["file_eer_ci_low"], row["file_eer_ci_high"] = interval
     return {name: row[name] for name in PER_SYSTEM_COLUMNS}
+
+
+def _intervals(table: pd.DataFrame, groups) -> dict:
+    """95 % bootstrap intervals of the EER and AUC (``metrics.bootstrap_interval``)."""
+    is_fake, scores = table["is_fake"].to_numpy(), table["score"].to_numpy(dtype=float)
+    return {
+        "eer_ci95": list(metrics.bootstrap_interval(
+            is_fake, scores, lambda labels, values: metrics.eer(labels, values)[0], groups)),
+        "auc_ci95": list(metrics.bootstrap_interval(is_fake, scores, metrics.auc, groups)),
+    }
 
 
 def _plain(value):
@@ -214,15 +230,18 @@ def format_markdown(result: dict) -> str:
     lines = [
         f"Operating threshold {threshold:.3f}: scores at or above it are called fake.",
         "",
-        "| level | genuine | fake | EER | EER threshold | AUC | accuracy | false alarms "
-        "| misses |",
+        "| level | genuine | fake | EER (95 % CI) | EER threshold | AUC (95 % CI) | accuracy "
+        "| false alarms | misses |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for level in LEVELS:
         row = result[level]
+        low, high = row["eer_ci95"]
+        auc_low, auc_high = row["auc_ci95"]
         lines.append(
             f"| {level} | {row['n_genuine']} | {row['n_fake']} | {_percent(row['eer'])} "
-            f"| {row['eer_threshold']:.3f} | {row['auc']:.3f} | {_percent(row['accuracy'])} "
+            f"({100 * low:.1f}-{100 * high:.1f}) | {row['eer_threshold']:.3f} "
+            f"| {row['auc']:.3f} ({auc_low:.3f}-{auc_high:.3f}) | {_percent(row['accuracy'])} "
             f"| {_percent(row['false_alarm_rate'])} | {_percent(row['miss_rate'])} |")
     n_errors = result["files"]["n_errors"]
     if n_errors:
@@ -231,14 +250,16 @@ def format_markdown(result: dict) -> str:
         "",
         "Per generator: all genuine speech against that system's fakes.",
         "",
-        "| system | files | segments | file EER | segment EER | files missed "
+        "| system | files | segments | file EER (95 % CI) | segment EER | files missed "
         "| segments missed |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for row in result["per_system"]:
+        interval = ("" if row["file_eer_ci_low"] is None else
+                    f" ({100 * row['file_eer_ci_low']:.0f}-{100 * row['file_eer_ci_high']:.0f})")
         lines.append(
             f"| {_escape(row['system'])} | {row['n_files']} | {row['n_segments']} "
-            f"| {_percent(row['file_eer'])} | {_percent(row['segment_eer'])} "
+            f"| {_percent(row['file_eer'])}{interval} | {_percent(row['segment_eer'])} "
             f"| {_percent(row['file_miss_rate'])} | {_percent(row['segment_miss_rate'])} |")
     return "\n".join(lines) + "\n"
 

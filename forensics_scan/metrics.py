@@ -12,7 +12,7 @@ operating point diagonally instead of in an order that depends on how ties were 
 """
 
 from statistics import NormalDist
-from typing import Tuple
+from typing import Callable, Tuple
 
 import numpy as np
 
@@ -154,6 +154,41 @@ def rates_at(labels, scores, threshold: float) -> dict:
         "false_alarms": false_alarms,
         "misses": misses,
     }
+
+
+def bootstrap_interval(labels, scores, statistic: Callable[[np.ndarray, np.ndarray], float],
+                       groups=None, n_resamples: int = 1000, seed: int = 0
+                       ) -> Tuple[float, float]:
+    """95 % percentile-bootstrap interval of ``statistic(labels, scores)``.
+
+    Each resample draws the genuine and the fake groups with replacement, as many of
+    each as there are, and keeps every row of a drawn group. ``groups`` (one key per
+    row) keeps rows that are not independent together: the segments of one file. None
+    makes every row its own group. Fixed ``seed``: the same data gives the same interval.
+
+    Raises
+    ------
+    ValueError
+        If a group holds both genuine and fake rows, or ``_check`` refuses the data.
+    """
+    is_fake, scores = _check(labels, scores)
+    keys = np.arange(is_fake.size) if groups is None else np.asarray(groups)
+    _, index = np.unique(keys, return_inverse=True)
+    order = np.argsort(index, kind="stable")
+    counts = np.bincount(index)
+    members = np.split(order, np.cumsum(counts)[:-1])
+    group_is_fake = np.array([is_fake[rows[0]] for rows in members])
+    if any(is_fake[rows].any() != is_fake[rows].all() for rows in members):
+        raise ValueError("a group holds both genuine and fake rows")
+    fake, genuine = np.flatnonzero(group_is_fake), np.flatnonzero(~group_is_fake)
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n_resamples):
+        drawn = np.concatenate([rng.choice(genuine, genuine.size), rng.choice(fake, fake.size)])
+        rows = np.concatenate([members[group] for group in drawn])
+        values.append(statistic(is_fake[rows], scores[rows]))
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(low), float(high)
 
 
 def probit(rates, floor: float = 1e-4) -> np.ndarray:

@@ -129,3 +129,45 @@ def test_probit_is_symmetric_and_finite_at_the_ends():
     values = metrics.probit([0.0, 0.5, 1.0])
     assert values[1] == 0.0 and np.isfinite(values).all()
     assert values[0] == pytest.approx(-values[2]) and values[0] < -3
+
+
+def _eer(labels, scores):
+    return metrics.eer(labels, scores)[0]
+
+
+def _overlapping(n, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = np.repeat([0, 1], n)
+    return labels, rng.normal(labels * 1.0, 1.0)  # d' = 1: EER about 31 %
+
+
+def test_bootstrap_interval_holds_the_estimate_and_narrows_with_more_data():
+    small, large = _overlapping(20), _overlapping(2000)
+    low, high = metrics.bootstrap_interval(*small, _eer, n_resamples=300)
+    big_low, big_high = metrics.bootstrap_interval(*large, _eer, n_resamples=300)
+
+    assert low <= _eer(*small) <= high
+    assert big_low <= _eer(*large) <= big_high and 0.27 < big_low < big_high < 0.35
+    assert big_high - big_low < (high - low) / 4  # width falls like 1 / sqrt(n)
+    assert metrics.bootstrap_interval(*small, _eer, n_resamples=300) == (low, high)
+
+
+def test_bootstrap_resamples_whole_groups():
+    # five identical segments per file carry no more information than the file itself
+    labels, scores = _overlapping(30)
+    files = np.arange(labels.size)
+    segment_labels, segment_scores = np.repeat(labels, 5), np.repeat(scores, 5)
+    by_file = metrics.bootstrap_interval(labels, scores, _eer, n_resamples=300)
+    grouped = metrics.bootstrap_interval(segment_labels, segment_scores, _eer,
+                                         groups=np.repeat(files, 5), n_resamples=300)
+    ungrouped = metrics.bootstrap_interval(segment_labels, segment_scores, _eer,
+                                           n_resamples=300)
+
+    assert grouped == pytest.approx(by_file)
+    assert ungrouped[1] - ungrouped[0] < (by_file[1] - by_file[0]) / 1.5  # falsely sure
+
+
+def test_bootstrap_refuses_a_group_with_both_labels():
+    with pytest.raises(ValueError, match="both genuine and fake"):
+        metrics.bootstrap_interval([0, 1, 0, 1], [0.1, 0.9, 0.2, 0.8], metrics.auc,
+                                   groups=["a", "a", "b", "c"])
