@@ -28,6 +28,7 @@ MIN_SAMPLES = int(0.1 * SAMPLE_RATE)  # below this there is nothing to judge
 # or high-rate file is read in blocks shorter than BLOCK_SECONDS
 MAX_BLOCK_VALUES = 2 ** 22
 FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")  # libsndfile sample formats that can exceed full scale
+OUTLIER_SHARE = 1e-4  # this share of a float file's samples may lie beyond its level
 # Bump when a change here alters the samples some file decodes to: the scan's feature
 # cache keys on it. 2: float files beyond full scale are scaled down, no longer clipped.
 DECODE_VERSION = 2
@@ -49,12 +50,12 @@ class AudioInfo:
     frames: Optional[int]  # None when the decoder cannot tell in advance
     format: str
     decoder: str
-    peak: float = 1.0  # largest finite sample, measured for float files only (see probe)
+    level: float = 1.0  # float files only: see probe; 1 = within full scale
 
     @property
     def gain(self) -> float:
         """Factor that brings a float file's samples back within full scale (else 1)."""
-        return 1.0 / self.peak if self.peak > 1.0 else 1.0
+        return 1.0 / self.level
 
     @property
     def duration_s(self) -> Optional[float]:
@@ -66,8 +67,10 @@ def probe(path: str) -> AudioInfo:
 
     A float WAV (or AIFF, CAF, W64) may hold samples far beyond full scale: a pipeline
     that wrote int16-range values as floats gives peaks near 32768. Clipping those to
-    [-1, 1] would turn speech into a square wave, so such files are read once ahead to
-    find their peak, and ``stream_blocks`` scales them down by ``AudioInfo.gain``.
+    [-1, 1] would turn speech into a square wave, so float files are read once ahead for
+    their ``level`` (see ``_float_level``), and ``stream_blocks`` scales them down by
+    ``AudioInfo.gain``. A few wild samples (a damaged block) do not set the level: they
+    are clipped, and the rest of the file keeps its scale.
 
     Raises
     ------
@@ -89,21 +92,29 @@ def probe(path: str) -> AudioInfo:
         return AudioInfo(SAMPLE_RATE, 1, None, _extension(path), "ffmpeg")
     if info.samplerate <= 0 or info.channels <= 0:
         raise DecodeError(f"invalid header: {info.samplerate} Hz, {info.channels} channels")
-    peak = 1.0
+    level = 1.0
     if info.subtype in FLOAT_SUBTYPES:
-        peak = _float_peak(path, info.samplerate, info.channels)
+        level = _float_level(path, info.samplerate, info.channels)
     return AudioInfo(info.samplerate, info.channels, info.frames, info.format, "soundfile",
-                     peak)
+                     level)
 
 
-def _float_peak(path: str, sample_rate: int, channels: int) -> float:
-    """Largest finite absolute sample of a float file, read block by block."""
-    peak = 0.0
+def _float_level(path: str, sample_rate: int, channels: int) -> float:
+    """The least power of two (at least 1) that all but OUTLIER_SHARE of the samples stay under.
+
+    Counted by binary exponent, block by block, so it costs one read and no sorting.
+    """
+    beyond = np.zeros(130, np.int64)  # beyond[e]: samples in [2^(e-1), 2^e), e >= 1
+    total = 0
     for block in _soundfile_blocks(path, sample_rate, channels):
-        finite = np.abs(block[np.isfinite(block)])
-        if finite.size:
-            peak = max(peak, float(finite.max()))
-    return peak
+        magnitudes = np.abs(block[np.isfinite(block)])
+        total += magnitudes.size
+        _, exponents = np.frexp(magnitudes[magnitudes > 1.0])
+        beyond += np.bincount(exponents, minlength=beyond.size)[:beyond.size]
+    allowed = OUTLIER_SHARE * total
+    above = np.cumsum(beyond[::-1])[::-1]  # above[e]: samples >= 2^(e-1)
+    power = next(e for e in range(beyond.size) if e + 1 >= beyond.size or above[e + 1] <= allowed)
+    return float(2.0 ** power)
 
 
 def stream_blocks(path: str, block_samples: int = BLOCK_SAMPLES,
@@ -129,7 +140,7 @@ def stream_blocks(path: str, block_samples: int = BLOCK_SAMPLES,
     for block, last in _with_last(raw):
         mono = to_mono(block)
         if info.gain != 1.0:
-            mono *= np.float32(info.gain)
+            mono = mono * np.float32(info.gain)
         mono = sanitise(mono)  # before resampling: a NaN would smear
         if resampler is not None:
             mono = resampler.resample_chunk(mono, last=last)

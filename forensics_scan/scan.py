@@ -336,8 +336,8 @@ def _decoding_notes(info, total: int, truncated: bool) -> str:
     """What a scored file's report row must say about how its audio was read ("" if nothing)."""
     notes = [_partly_decoded(info, total, truncated)]
     if info.gain != 1.0:
-        notes.append(f"float samples reach {info.peak:,.1f} times full scale: scaled down to "
-                     f"full scale before scoring")
+        notes.append(f"float samples run to {info.level:,.0f} times full scale: scaled down "
+                     f"by that factor before scoring")
     return "; ".join(filter(None, notes))
 
 

@@ -131,7 +131,7 @@ def build_corpus(root: str, with_unreadable: bool = None) -> List[HostileCase]:
     damaged[80::307] = -np.inf
     audio("nan_inf.wav", OK, "float WAV containing NaN and +/-Inf", damaged, subtype="FLOAT")
     audio("int16_range_float.wav", OK, "float WAV holding int16-range values (peak ~9,800)",
-          voice(seed=12) * 32767, subtype="FLOAT", reason="scaled down to full scale")
+          voice(seed=12) * 32767, subtype="FLOAT", reason="times full scale: scaled down")
 
     # --- rates, channels, sample formats, containers ----------------------------------
     for sr in (8000, 11025, 96000):

@@ -84,7 +84,7 @@ def test_non_finite_samples_become_finite(tmp_path, write_audio, speechlike):
     damaged[100:110] = np.nan
     damaged[5000] = np.inf
     damaged[9000] = -np.inf
-    damaged[12000] = 7.0  # beyond full scale, possible in a float file: the file is scaled
+    damaged[12000] = 7.0  # beyond full scale, possible in a float file
     native = write_audio(tmp_path / "damaged16k.wav", damaged, subtype="FLOAT")
     resampled = write_audio(tmp_path / "damaged44k.wav",
                             soxr.resample(signal, SAMPLE_RATE, 44100)
@@ -95,17 +95,19 @@ def test_non_finite_samples_become_finite(tmp_path, write_audio, speechlike):
     audio44 = load_audio(resampled)
 
     assert np.isfinite(audio).all() and np.isfinite(audio44).all()
-    assert np.abs(audio).max() == pytest.approx(1.0)
-    healthy = np.isfinite(damaged)
-    np.testing.assert_allclose(audio[healthy], damaged[healthy] / 7.0, rtol=1e-6)  # no smearing
+    assert np.abs(audio).max() <= 1.0
+    healthy = np.isfinite(damaged) & (np.abs(damaged) <= 1)
+    np.testing.assert_array_equal(audio[healthy], signal[healthy])  # no smearing
     assert audio[~np.isfinite(damaged)].tolist() == [0.0] * 12
 
 
-@pytest.mark.parametrize("peak", [0.25, 1.0, 32767.0])
+@pytest.mark.parametrize("peak, level", [(0.25, 1.0), (1.0, 1.0), (3.0, 4.0),
+                                         (32767.0, 32768.0)])
 def test_float_files_beyond_full_scale_are_scaled_not_clipped(tmp_path, write_audio,
-                                                              speechlike, peak):
+                                                              speechlike, peak, level):
     # a pipeline that wrote int16-range values as floats: clipping them at 1 would leave
-    # a square wave; scaling down keeps the waveform (and files within range are untouched)
+    # a square wave; scaling down by a power of two keeps the waveform, and files within
+    # full scale are untouched
     signal = speechlike(3.0)
     signal = signal / np.abs(signal).max()
     path = write_audio(tmp_path / "float.wav", signal * np.float32(peak), subtype="FLOAT")
@@ -113,15 +115,30 @@ def test_float_files_beyond_full_scale_are_scaled_not_clipped(tmp_path, write_au
     info = probe(path)
     audio = load_audio(path)
 
-    assert info.peak == pytest.approx(peak, rel=1e-6)
-    assert info.gain == pytest.approx(min(1.0, 1.0 / peak))
-    np.testing.assert_allclose(audio, signal * min(peak, 1.0), rtol=1e-5, atol=1e-7)
+    assert info.level == level and info.gain == 1 / level
+    np.testing.assert_allclose(audio, signal * np.float32(peak) / level, rtol=1e-5, atol=1e-7)
 
 
-def test_only_float_files_are_read_ahead_for_their_peak(tmp_path, write_audio, speechlike):
+def test_a_few_wild_samples_are_clipped_without_rescaling_the_file(tmp_path, write_audio,
+                                                                    speechlike):
+    # a damaged block: three garbage values among 48,000 must not scale the rest to nothing
+    signal = speechlike(3.0) * np.float32(0.5)
+    damaged = signal.copy()
+    damaged[[100, 20000, 40000]] = [3e20, -7e9, 5.0]
+    path = write_audio(tmp_path / "damaged.wav", damaged, subtype="FLOAT")
+
+    audio = load_audio(path)
+
+    assert probe(path).level == 1.0
+    healthy = np.abs(damaged) <= 1
+    np.testing.assert_array_equal(audio[healthy], signal[healthy])
+    assert audio[[100, 20000, 40000]].tolist() == [1.0, -1.0, 1.0]
+
+
+def test_only_float_files_are_read_ahead(tmp_path, write_audio, speechlike):
     path = write_audio(tmp_path / "int16.wav", speechlike(1.0) * 0.5)
 
-    assert probe(path).peak == 1.0 and probe(path).gain == 1.0
+    assert probe(path).level == 1.0 and probe(path).gain == 1.0
 
 
 def test_many_channel_files_are_read_in_smaller_blocks_with_the_same_result(

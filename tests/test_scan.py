@@ -275,8 +275,8 @@ def test_float_file_beyond_full_scale_scores_as_its_scaled_copy(tmp_path, speech
     assert loud.status == plain.status == OK
     assert [s.score for s in loud.segments] == pytest.approx([s.score for s in plain.segments],
                                                             abs=1e-5)
-    assert loud.error == ("float samples reach 32,767.0 times full scale: scaled down to "
-                          "full scale before scoring")
+    assert loud.error == ("float samples run to 32,768 times full scale: scaled down by that "
+                          "factor before scoring")
     assert plain.error == ""
 
 
