@@ -54,15 +54,21 @@ def test_choose_threshold_reports_the_operating_point():
     assert (strict["n_genuine"], strict["n_fake"]) == (20, 20)
 
 
-def test_calibrate_command_changes_only_the_threshold(tmp_path, tiny_checkpoint, speechlike,
-                                                      write_audio):
+def labelled_folder(tmp_path, speechlike, write_audio, clips):
+    """data/real/N.wav and data/fake/buzz/N.wav: speech and its hard-clipped copy."""
     data = tmp_path / "data"
     (data / "real").mkdir(parents=True)
     (data / "fake" / "buzz").mkdir(parents=True)
-    for clip in range(6):
+    for clip in range(clips):
         signal = speechlike(2.0, seed=clip)
         write_audio(data / "real" / f"{clip}.wav", signal)
         write_audio(data / "fake" / "buzz" / f"{clip}.wav", np.clip(signal * 8, -0.5, 0.5))
+    return data
+
+
+def test_calibrate_command_changes_only_the_threshold(tmp_path, tiny_checkpoint, speechlike,
+                                                      write_audio):
+    data = labelled_folder(tmp_path, speechlike, write_audio, 6)
     (data / "real" / "broken.wav").write_bytes(b"RIFF not really")
     out = tmp_path / "calibrated.safetensors"
     result = CliRunner().invoke(main, ["calibrate", str(data), "--model", tiny_checkpoint,
@@ -123,13 +129,7 @@ def test_genuine_files_alone_are_enough_for_a_false_alarm_target(tmp_path, tiny_
 
 def test_evaluate_records_held_out_figures_and_calibrate_drops_them(tmp_path, tiny_checkpoint,
                                                                     speechlike, write_audio):
-    data = tmp_path / "data"
-    (data / "real").mkdir(parents=True)
-    (data / "fake" / "buzz").mkdir(parents=True)
-    for clip in range(4):
-        signal = speechlike(2.0, seed=clip)
-        write_audio(data / "real" / f"{clip}.wav", signal)
-        write_audio(data / "fake" / "buzz" / f"{clip}.wav", np.clip(signal * 8, -0.5, 0.5))
+    data = labelled_folder(tmp_path, speechlike, write_audio, 4)
     model = tmp_path / "model.safetensors"
     model.write_bytes(open(tiny_checkpoint, "rb").read())
 
