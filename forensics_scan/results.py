@@ -119,13 +119,14 @@ class ScanReport:
                     f"A file it does not flag is not shown to be genuine.")
         elif calibration:
             measured = calibration
+            misses = ("" if calibration["miss_rate"] is None else
+                      f" and missed {_percent(calibration['miss_rate'])} of the synthetic ones")
             text = (f"This model records no test on generators it never saw. On its own "
                     f"{calibration['split']} files ({calibration['n_genuine']} genuine, "
                     f"{calibration['n_fake']} synthetic, from generators it was trained on) it "
-                    f"flagged {_percent(calibration['false_alarm_rate'])} of the genuine files "
-                    f"and missed {_percent(calibration['miss_rate'])} of the synthetic ones at "
-                    f"threshold {calibration['threshold']:.4g}; expect more misses on other "
-                    f"generators.")
+                    f"flagged {_percent(calibration['false_alarm_rate'])} of the genuine "
+                    f"files{misses} at threshold {calibration['threshold']:.4g}; expect more "
+                    f"misses on other generators.")
         else:
             return "This model records no measured error rates: its verdicts are unmeasured."
         if abs(measured["threshold"] - self.threshold) > 1e-9:

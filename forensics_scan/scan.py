@@ -146,8 +146,8 @@ def build_report(results: Sequence[FileResult], checkpoint, options: ScanOptions
                "arch": checkpoint.metadata.get("arch"), "threshold": checkpoint.threshold,
                "trained": provenance.get("trained_at", ""),
                "training_command": provenance.get("command", ""),
-               "calibration": _calibration_figures(checkpoint.metadata.get("calibration")),
-               "held_out": checkpoint.metadata.get("held_out")},
+               "calibration": _figures(checkpoint.metadata.get("calibration"), CALIBRATION_KEYS),
+               "held_out": _figures(checkpoint.metadata.get("held_out"), HELD_OUT_KEYS)},
         fscan_version=__version__,
         generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         command=command,
@@ -155,12 +155,19 @@ def build_report(results: Sequence[FileResult], checkpoint, options: ScanOptions
     )
 
 
-def _calibration_figures(calibration: Optional[dict]) -> Optional[dict]:
-    """The error rates a calibrated checkpoint measured at its threshold, or None."""
-    names = ("split", "n_genuine", "n_fake", "threshold", "false_alarm_rate", "miss_rate")
-    if not calibration or any(name not in calibration for name in names):
+# what the reports quote of a checkpoint's measured error rates (ScanReport.reliability)
+CALIBRATION_KEYS = ("split", "n_genuine", "n_fake", "threshold", "false_alarm_rate",
+                    "miss_rate")
+HELD_OUT_KEYS = ("data", "command", "measured_at", "threshold", "n_genuine", "n_fake",
+                 "n_systems", "file_eer", "file_auc", "segment_eer", "false_alarm_rate",
+                 "miss_rate")
+
+
+def _figures(record, keys: Tuple[str, ...]) -> Optional[dict]:
+    """``record``'s ``keys``, or None when it is missing or lacks one (an edited file)."""
+    if not isinstance(record, dict) or any(key not in record for key in keys):
         return None
-    return {name: calibration[name] for name in names}
+    return {key: record[key] for key in keys}
 
 
 # --- reader and workers ------------------------------------------------------------------

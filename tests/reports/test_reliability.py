@@ -63,3 +63,26 @@ def test_json_html_and_terminal_all_carry_it(make_report, tmp_path):
     assert json.loads((tmp_path / "r.json").read_text())["reliability"] == sentence
     assert f'<p class="reliability">{sentence}</p>' in (tmp_path / "r.html").read_text()
     assert sentence in console.file.getvalue()
+
+
+def test_genuine_only_calibration_quotes_no_miss_rate(make_report):
+    calibration = dict(CALIBRATION, n_fake=0, miss_rate=None)
+    text = _report(make_report, calibration=calibration).reliability()
+
+    assert "flagged 4.9 % of the genuine files at threshold 0.5" in text
+    assert "missed" not in text.split(";")[0]
+
+
+def test_an_incomplete_record_in_a_checkpoint_is_not_quoted(tiny_checkpoint):
+    from dataclasses import replace
+
+    from forensics_scan.checkpoint import read_checkpoint_info
+    from forensics_scan.scan import ScanOptions, build_report
+
+    info = read_checkpoint_info(tiny_checkpoint)
+    edited = replace(info, metadata=dict(info.metadata, held_out={"data": "eval_public"},
+                                         calibration=CALIBRATION))
+    report = build_report([], edited, ScanOptions())
+
+    assert report.model["held_out"] is None and report.model["calibration"] == CALIBRATION
+    assert report.reliability().startswith("This model records no test")
