@@ -80,7 +80,8 @@ def _properties(parent: ET.Element, report: ScanReport) -> None:
     values = {"fscan_version": report.fscan_version, "command": report.command,
               "threshold": f"{report.threshold:g}", "generated_at": report.generated_at,
               "model_sha256": report.model.get("sha256", ""),
-              "model_path": report.model.get("path", "")}
+              "model_path": report.model.get("path", ""),
+              "reliability": report.reliability()}
     for name, value in values.items():
         ET.SubElement(properties, "property", name=name, value=xml_safe(value or ""))
 
@@ -94,7 +95,8 @@ def write_junit(report: ScanReport, handle: TextIO) -> None:
 
     Each file is a ``<testcase classname="fscan.scan" name=PATH>``; flagged files carry
     ``<failure>``, unreadable ones ``<error>``, skipped ones ``<skipped>``. Scan
-    metadata (fscan version, model sha256, threshold, command) are suite properties.
+    metadata (fscan version, model sha256, threshold, command, and the sentence on how
+    far to trust the verdicts) are suite properties.
     """
     counts = _counts(report)
     root = ET.Element("testsuites", name=SUITE_NAME, **counts)

@@ -53,6 +53,7 @@ def test_suite_properties_carry_provenance(make_report):
     assert properties["fscan_version"] == report.fscan_version
     assert properties["command"] == report.command
     assert float(properties["threshold"]) == report.threshold
+    assert properties["reliability"] == report.reliability()
     assert suite.get("timestamp") == report.generated_at
 
 
