@@ -129,7 +129,7 @@ def _system_row(system: str, scored: dict, threshold: float) -> dict:
             row[f"{prefix}_{name}"] = summary.get(name)
     files = scored["files"]
     chosen = files[~files["is_fake"] | (files["system"] == system)]
-    interval = _intervals(chosen, None)["eer_ci95"] if row["n_files"] else [None, None]
+    interval = _eer_interval(chosen, None) if row["n_files"] else [None, None]
     row["file_eer_ci_low"], row["file_eer_ci_high"] = interval
     return {name: row[name] for name in PER_SYSTEM_COLUMNS}
 
@@ -137,11 +137,14 @@ def _system_row(system: str, scored: dict, threshold: float) -> dict:
 def _intervals(table: pd.DataFrame, groups) -> dict:
     """95 % bootstrap intervals of the EER and AUC (``metrics.bootstrap_interval``)."""
     is_fake, scores = table["is_fake"].to_numpy(), table["score"].to_numpy(dtype=float)
-    return {
-        "eer_ci95": list(metrics.bootstrap_interval(
-            is_fake, scores, lambda labels, values: metrics.eer(labels, values)[0], groups)),
-        "auc_ci95": list(metrics.bootstrap_interval(is_fake, scores, metrics.auc, groups)),
-    }
+    return {"eer_ci95": _eer_interval(table, groups),
+            "auc_ci95": list(metrics.bootstrap_interval(is_fake, scores, metrics.auc, groups))}
+
+
+def _eer_interval(table: pd.DataFrame, groups) -> list:
+    is_fake, scores = table["is_fake"].to_numpy(), table["score"].to_numpy(dtype=float)
+    return list(metrics.bootstrap_interval(
+        is_fake, scores, lambda labels, values: metrics.eer(labels, values)[0], groups))
 
 
 def _plain(value):
