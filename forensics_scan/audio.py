@@ -8,10 +8,14 @@ streaming resampler, so a multi-hour recording never sits in memory whole.
 """
 
 import os
+import re
 import shutil
 import subprocess
+import sys
 import tempfile
-from dataclasses import dataclass
+import threading
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from typing import Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
@@ -29,9 +33,16 @@ MIN_SAMPLES = int(0.1 * SAMPLE_RATE)  # below this there is nothing to judge
 MAX_BLOCK_VALUES = 2 ** 22
 FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")  # libsndfile sample formats that can exceed full scale
 OUTLIER_SHARE = 1e-4  # this share of a float file's samples may lie beyond its level
-# Bump when a change here alters the samples some file decodes to: the scan's feature
-# cache keys on it. 2: float files beyond full scale are scaled down, no longer clipped.
-DECODE_VERSION = 2
+# Bump when a change here alters what decoding some file gives: the scan's cache keys on
+# it. 2: float files beyond full scale are scaled down, no longer clipped. 3: the MP3
+# decoder's complaints are kept (DecoderLog) and cached with the file's scores.
+DECODE_VERSION = 3
+# a line libmpg123 (libsndfile's MP3 decoder) prints on stderr about a damaged stream, e.g.
+# "[src/libmpg123/layer3.c:INT123_do_layer3():1804] error: dequantization failed!" or
+# "Note: Illegal Audio-MPEG-Header 0x00000000 at offset 4242."; group 1: the message
+_DECODER_LINE = re.compile(r"^(?:\[src/libmpg123/[^\]]*\] )?((?:note|warning|error): .*)$",
+                           re.IGNORECASE)
+_STDERR = threading.Lock()  # one process has one fd 2: one capture at a time
 
 assert SEGMENT_SAMPLES == SAMPLE_RATE * SEGMENT_SECONDS, "segment must be a whole number of samples"
 assert BLOCK_SAMPLES % SEGMENT_SAMPLES == 0, "blocks must hold whole segments"
@@ -39,6 +50,26 @@ assert BLOCK_SAMPLES % SEGMENT_SAMPLES == 0, "blocks must hold whole segments"
 
 class DecodeError(Exception):
     """A file that has an audio extension but cannot be turned into samples."""
+
+
+@dataclass
+class DecoderLog:
+    """What the decoder complained about while reading one file: a count and the first few.
+
+    libmpg123 reports a damaged MP3 frame on stderr and goes on decoding (silence or
+    garbage in its place); the scan puts these complaints in the file's report row, since
+    the damage itself can sway the score.
+    """
+
+    count: int = 0
+    lines: List[str] = field(default_factory=list)
+
+    KEEP = 3  # lines kept; the count goes on
+
+    def add(self, line: str) -> None:
+        self.count += 1
+        if len(self.lines) < self.KEEP:
+            self.lines.append(line)
 
 
 @dataclass(frozen=True)
@@ -62,7 +93,7 @@ class AudioInfo:
         return None if self.frames is None else self.frames / self.sample_rate
 
 
-def probe(path: str) -> AudioInfo:
+def probe(path: str, log: Optional[DecoderLog] = None) -> AudioInfo:
     """Read the header of ``path``; decode nothing unless its samples are floats.
 
     A float WAV (or AIFF, CAF, W64) may hold samples far beyond full scale: a pipeline
@@ -70,7 +101,8 @@ def probe(path: str) -> AudioInfo:
     [-1, 1] would turn speech into a square wave, so float files are read once ahead for
     their ``level`` (see ``_float_level``), and ``stream_blocks`` scales them down by
     ``AudioInfo.gain``. A few wild samples (a damaged block) do not set the level: they
-    are clipped, and the rest of the file keeps its scale.
+    are clipped, and the rest of the file keeps its scale. What the decoder prints about
+    damage while the header is read goes to ``log`` (see ``decoder_output``).
 
     Raises
     ------
@@ -80,7 +112,8 @@ def probe(path: str) -> AudioInfo:
     if os.path.getsize(path) == 0:
         raise DecodeError("empty file (0 bytes)")
     try:
-        info = sf.info(os.fsencode(path))  # bytes: names that are not UTF-8 open too
+        with decoder_output(log):
+            info = sf.info(os.fsencode(path))  # bytes: names that are not UTF-8 open too
     except (sf.LibsndfileError, RuntimeError, TypeError) as error:
         if _ffmpeg() is None:
             # libsndfile's own words, without its "Error opening b'<path>':" prefix
@@ -118,19 +151,21 @@ def _float_level(path: str, sample_rate: int, channels: int) -> float:
 
 
 def stream_blocks(path: str, block_samples: int = BLOCK_SAMPLES,
-                  info: Optional[AudioInfo] = None) -> Iterator[np.ndarray]:
+                  info: Optional[AudioInfo] = None, log: Optional[DecoderLog] = None
+                  ) -> Iterator[np.ndarray]:
     """Yield the file as consecutive 16 kHz mono float32 blocks of ``block_samples``.
 
     The last block may be shorter. A float file whose samples go beyond full scale is
     first scaled down by ``info.gain`` (its peak becomes 1). Non-finite samples are then
     replaced by zeros and samples clipped to [-1, 1], so a damaged float file cannot
-    produce a NaN score. ``info`` is ``probe(path)`` when the caller already has it.
+    produce a NaN score. ``info`` is ``probe(path)`` when the caller already has it; the
+    decoder's complaints about damage go to ``log``.
     """
-    info = info or probe(path)
+    info = info or probe(path, log)
     if info.decoder == "ffmpeg":
         raw = _ffmpeg_blocks(path)
     else:
-        raw = _soundfile_blocks(path, info.sample_rate, info.channels)
+        raw = _soundfile_blocks(path, info.sample_rate, info.channels, log)
     resampler = None
     if info.sample_rate != SAMPLE_RATE:
         resampler = soxr.ResampleStream(info.sample_rate, SAMPLE_RATE, 1, dtype="float32",
@@ -257,14 +292,20 @@ def iter_segments(blocks: Iterator[np.ndarray], hop_s: float = SEGMENT_SECONDS
         yield start / SAMPLE_RATE, total / SAMPLE_RATE, buffer[local:local + SEGMENT_SAMPLES]
 
 
-def _soundfile_blocks(path: str, sample_rate: int, channels: int) -> Iterator[np.ndarray]:
+def _soundfile_blocks(path: str, sample_rate: int, channels: int,
+                      log: Optional[DecoderLog] = None) -> Iterator[np.ndarray]:
     # read ~BLOCK_SECONDS of source audio at a time, whatever the source rate, unless that
     # would hold more than MAX_BLOCK_VALUES samples (64 channels at 96 kHz: 1.5 GB a block)
     frames_per_block = max(min(int(sample_rate * BLOCK_SECONDS), MAX_BLOCK_VALUES // channels), 1)
     try:
-        with sf.SoundFile(os.fsencode(path)) as handle:
+        with decoder_output(log):
+            handle = sf.SoundFile(os.fsencode(path))
+        with handle:
+            # only libmpg123 talks: other formats are read without the capture's lock
+            mpeg = handle.format == "MP3"
             while True:
-                block = handle.read(frames_per_block, dtype="float32", always_2d=True)
+                with decoder_output(log) if mpeg else nullcontext():
+                    block = handle.read(frames_per_block, dtype="float32", always_2d=True)
                 if block.shape[0] == 0:
                     break
                 yield block
@@ -300,6 +341,63 @@ def _ffmpeg_blocks(path: str) -> Iterator[np.ndarray]:
                 process.kill()
                 process.wait()
             process.stdout.close()
+
+
+@contextmanager
+def decoder_output(log: Optional[DecoderLog]) -> Iterator[None]:
+    """Keep what C decoders print on stderr while the body runs out of the terminal.
+
+    libmpg123 writes its complaints about damaged MP3 frames straight to file descriptor
+    2, where they would tear through the progress bar and name no file. For the length of
+    the body (one header read or one block: milliseconds), fd 2 points at a temporary
+    file; the lines that look like decoder messages then go to ``log`` (None: dropped),
+    and anything else written meanwhile (another thread's output) is passed on to the
+    real stderr. Should fd 2 be closed or no temporary file be made, the body runs
+    uncaptured.
+    """
+    with _STDERR:
+        try:
+            capture = tempfile.TemporaryFile()
+        except OSError:
+            capture = None
+        saved = _point_stderr_at(capture)
+        try:
+            yield
+        finally:
+            if saved is not None:
+                os.dup2(saved, 2)
+                os.close(saved)
+    if capture is None:
+        return
+    with capture:
+        capture.seek(0)
+        written = capture.read()
+    passed_on = bytearray()
+    for line in written.splitlines(keepends=True):
+        match = _DECODER_LINE.match(line.decode("utf-8", "replace").strip())
+        if match is None:
+            passed_on += line
+        elif log is not None:
+            log.add(match.group(1))
+    if passed_on:
+        os.write(2, bytes(passed_on))
+
+
+def _point_stderr_at(capture) -> Optional[int]:
+    """Point fd 2 at ``capture``; return a copy of the old fd 2 (None: left as it was)."""
+    if capture is None:
+        return None
+    if sys.stderr is not None:
+        try:
+            sys.stderr.flush()  # Python's buffered text belongs to the real stderr
+        except (OSError, ValueError):
+            pass
+    try:
+        saved = os.dup(2)
+    except OSError:  # no fd 2 at all (a daemon): nothing to keep clean
+        return None
+    os.dup2(capture.fileno(), 2)
+    return saved
 
 
 def _ffmpeg() -> Optional[str]:

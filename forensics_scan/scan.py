@@ -31,7 +31,7 @@ import numpy as np
 
 from . import __version__
 from .audio import (DECODE_VERSION, MIN_SAMPLES, SAMPLE_RATE, SEGMENT_SECONDS, DecodeError,
-                    capped_blocks, iter_segments, probe, stream_blocks)
+                    DecoderLog, capped_blocks, iter_segments, probe, stream_blocks)
 from .checkpoint import file_sha256, read_checkpoint_info
 from .engine import ENGINES, open_scorer
 from .features import (MIN_SPEECH_FRACTION, N_FRAMES, N_MELS, frontend_hash, log_mel,
@@ -295,6 +295,7 @@ class _Pending:
     times: List[Tuple[float, float]] = field(default_factory=list)  # (start_s, end_s)
     batches: List[Future] = field(default_factory=list)  # each gives a batch's scores
     stats: Tuple[int, float, bool] = (0, 0.0, False)  # samples, peak, truncated
+    log: DecoderLog = field(default_factory=DecoderLog)  # the decoder's complaints
     features: Optional[dict] = None  # batch index -> features, while they may be cached
     entry: Optional["_Entry"] = None  # the cache entry to write once scored
 
@@ -307,13 +308,14 @@ def _read_file(path: str, options: ScanOptions, scores_key: str,
     try:
         size = os.path.getsize(path)
         digest = file_sha256(path)
-        info = probe(path)
+        log = DecoderLog()
+        info = probe(path, log)
         base = FileResult(path=path, status=OK, sample_rate=info.sample_rate,
                           channels=info.channels, format=info.format, decoder=info.decoder,
                           size_bytes=size, sha256=digest)
         entry = _load_cache(options, digest, scores_key)
         if entry is not None and (scores_key in entry.scores or entry.features is not None):
-            item = _Pending(base, entry.times, stats=entry.stats)
+            item = _Pending(base, entry.times, stats=entry.stats, log=entry.log)
             if scores_key in entry.scores:
                 item.batches = [_done(entry.scores[scores_key])]
             elif _judgeable(entry.stats):  # features cached, scored by another model
@@ -322,14 +324,14 @@ def _read_file(path: str, options: ScanOptions, scores_key: str,
                     for i in range(0, len(entry.times), BATCH_SEGMENTS)]
                 item.entry = entry
         else:
-            item = _extract(path, info, options, workers, _Pending(base))
-            item.entry = _Entry(digest, item.times, item.stats, None,
+            item = _extract(path, info, options, workers, _Pending(base, log=log))
+            item.entry = _Entry(digest, item.times, item.stats, item.log, None,
                                 entry.scores if entry is not None else {})
     except (DecodeError, OSError, ValueError, MemoryError, EOFError) as error:
         return _Pending(_failed(path, ERROR, _reason(error)))
     total, peak, truncated = item.stats
     item.result = replace(base, duration_s=round(total / SAMPLE_RATE, 6), truncated=truncated,
-                          error=_decoding_notes(info, total, truncated))
+                          error=_decoding_notes(info, total, truncated, item.log))
     if total < MIN_SAMPLES:
         item.result = _failed_from(item.result, SKIPPED,
                                    f"too short to judge ({total / SAMPLE_RATE:.3f} s < "
@@ -339,12 +341,17 @@ def _read_file(path: str, options: ScanOptions, scores_key: str,
     return item
 
 
-def _decoding_notes(info, total: int, truncated: bool) -> str:
+def _decoding_notes(info, total: int, truncated: bool, log: DecoderLog) -> str:
     """What a scored file's report row must say about how its audio was read ("" if nothing)."""
     notes = [_partly_decoded(info, total, truncated)]
     if info.gain != 1.0:
         notes.append(f"float samples run to {info.level:,.0f} times full scale: scaled down "
                      f"by that factor before scoring")
+    if log.count:
+        problems = "1 problem" if log.count == 1 else f"{log.count:,} problems"
+        notes.append(f"the decoder reported {problems} in the stream (first: "
+                     f"{log.lines[0].rstrip('.!')}): the audio may have gaps or glitches, "
+                     f"which can sway the score")
     return "; ".join(filter(None, notes))
 
 
@@ -378,7 +385,7 @@ def _extract(path: str, info, options: ScanOptions, workers: _Workers,
     state = {"total": 0, "peak": 0.0, "truncated": False}
 
     def blocks() -> Iterator[np.ndarray]:
-        for block, cut in capped_blocks(stream_blocks(path, info=info), limit):
+        for block, cut in capped_blocks(stream_blocks(path, info=info, log=item.log), limit):
             state["truncated"] |= cut
             state["total"] += block.size
             if block.size:
@@ -483,12 +490,14 @@ def _effective_jobs(jobs: int) -> int:
 
 @dataclass(frozen=True)
 class _Entry:
-    """One file's cache entry: segment times, decode stats, the features when the file
-    is short enough, and the scores of every (engine, model) that scored them."""
+    """One file's cache entry: segment times, decode stats, the decoder's complaints, the
+    features when the file is short enough, and the scores of every (engine, model) that
+    scored them."""
 
     digest: str
     times: List[Tuple[float, float]]
     stats: Tuple[int, float, bool]
+    log: DecoderLog
     features: Optional[np.ndarray]  # (n_segments, N_MELS, N_FRAMES) float32
     scores: dict  # "scores_<engine>_<model sha256[:16]>" -> (n_segments,) float32
 
@@ -509,6 +518,7 @@ def _load_cache(options: ScanOptions, digest: str, scores_key: str) -> Optional[
         with np.load(path) as data:
             times = [tuple(t) for t in data["times"].tolist()]
             stats = (int(data["total"]), float(data["peak"]), bool(data["truncated"]))
+            log = DecoderLog(int(data["decoder_count"]), data["decoder_lines"].tolist())
             scores = {key: data[key] for key in data.files if key.startswith("scores_")}
             features = None
             if scores_key not in scores and "features" in data.files:
@@ -517,7 +527,7 @@ def _load_cache(options: ScanOptions, digest: str, scores_key: str) -> Optional[
                     return None
             if any(value.shape != (len(times),) for value in scores.values()):
                 return None
-            return _Entry(digest, times, stats, features, scores)
+            return _Entry(digest, times, stats, log, features, scores)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):
         return None  # a damaged cache entry is recomputed, never trusted
 
@@ -528,7 +538,9 @@ def _store_cache(options: ScanOptions, entry: _Entry) -> None:
         return
     total, peak, truncated = entry.stats
     arrays = dict(entry.scores, times=np.array(entry.times, dtype=np.float64).reshape(-1, 2),
-                  total=total, peak=peak, truncated=truncated)
+                  total=total, peak=peak, truncated=truncated,
+                  decoder_count=entry.log.count,
+                  decoder_lines=np.array(entry.log.lines, dtype=str))
     if entry.features is not None:
         arrays["features"] = np.asarray(entry.features, dtype=np.float32).reshape(
             len(entry.times), N_MELS, N_FRAMES)

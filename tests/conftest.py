@@ -48,6 +48,23 @@ def write_wav(path, data, sr: int = SAMPLE_RATE, subtype: str = "PCM_16") -> str
     return str(path)
 
 
+def write_damaged_mp3(path) -> str:
+    """A 6 s MP3 with every 251st byte of its last three quarters flipped: libmpg123
+    decodes all 6 s but complains of four damaged frames on stderr."""
+    sf.write(str(path), make_speechlike(6.0, seed=3), SAMPLE_RATE, format="MP3")
+    data = bytearray(path.read_bytes())
+    for at in range(len(data) // 4, len(data) - 10, 251):
+        data[at] ^= 0xA5
+    path.write_bytes(bytes(data))
+    return str(path)
+
+
+@pytest.fixture
+def damaged_mp3(tmp_path):
+    """Path of ``write_damaged_mp3`` in the test's folder."""
+    return write_damaged_mp3(tmp_path / "damaged.mp3")
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(20240607)

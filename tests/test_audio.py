@@ -10,7 +10,7 @@ import soxr
 
 from forensics_scan import audio as audio_module
 from forensics_scan.audio import (BLOCK_SAMPLES, SAMPLE_RATE, SEGMENT_SAMPLES, DecodeError,
-                                  fit_segment, iter_segments, load_audio, probe,
+                                  DecoderLog, decoder_output, fit_segment, iter_segments, load_audio, probe,
                                   segment_starts, stream_blocks)
 
 
@@ -277,6 +277,50 @@ def test_hop_that_rounds_to_zero_samples_is_refused(rng):
 
 
 # --- damaged input -----------------------------------------------------------------------
+
+def test_decoder_complaints_go_to_the_log_not_the_terminal(damaged_mp3, capfd):
+    log = DecoderLog()
+
+    audio = np.concatenate(list(stream_blocks(damaged_mp3, log=log)))
+
+    assert audio.size == 6 * SAMPLE_RATE
+    assert log.count == 4
+    assert log.lines == ["error: dequantization failed!", "error: big_values too large!",
+                         "error: dequantization failed!"]  # the first DecoderLog.KEEP
+    assert capfd.readouterr().err == ""
+
+
+def test_decoder_output_passes_on_what_is_not_a_decoder_message(capfd):
+    log = DecoderLog()
+    with decoder_output(log):
+        os.write(2, b"[src/libmpg123/layer3.c:INT123_do_layer3():1804] error: "
+                    b"dequantization failed!\n")
+        os.write(2, b"\x1b[2K Scanning 3/10\r")  # another thread's progress bar
+        os.write(2, b"Note: Trying to resync...\n")
+
+    assert log.lines == ["error: dequantization failed!", "Note: Trying to resync..."]
+    assert capfd.readouterr().err == "\x1b[2K Scanning 3/10\r"
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "after\n"  # fd 2 is back where it was
+
+
+def test_decoder_output_gives_fd_2_back_when_the_read_fails(capfd):
+    with pytest.raises(RuntimeError):
+        with decoder_output(None):
+            os.write(2, b"error: dropped without a log\n")
+            raise RuntimeError("libsndfile gave up")
+
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "after\n"
+
+
+def test_decoder_log_counts_past_the_lines_it_keeps():
+    log = DecoderLog()
+    for n in range(10):
+        log.add(f"error: frame {n}")
+
+    assert log.count == 10 and log.lines == ["error: frame 0", "error: frame 1", "error: frame 2"]
+
 
 def _damaged_files(folder, speechlike, write_audio):
     good = open(write_audio(folder / "good.wav", speechlike(1.0)), "rb").read()

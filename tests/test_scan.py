@@ -245,8 +245,8 @@ def test_audio_the_decoder_never_delivers_is_reported(corpus, tiny_checkpoint, m
     real_probe = scan.probe
 
     def announcing(seconds):
-        def probe(path):
-            info = real_probe(path)
+        def probe(path, log=None):
+            info = real_probe(path, log)
             return replace(info, frames=int(seconds * info.sample_rate))
         return probe
 
@@ -261,6 +261,21 @@ def test_audio_the_decoder_never_delivers_is_reported(corpus, tiny_checkpoint, m
     monkeypatch.setattr(scan, "probe", announcing(30.0))
     limited, = _scan([corpus["long"]], tiny_checkpoint, max_duration_s=6)
     assert limited.truncated and limited.error == ""  # cut on purpose, not lost
+
+
+def test_decoder_complaints_are_noted_in_the_report_row_and_cached(damaged_mp3, tmp_path,
+                                                                   tiny_checkpoint, capfd):
+    cache_dir = str(tmp_path / "cache")
+
+    first, = _scan([damaged_mp3], tiny_checkpoint, cache_dir=cache_dir)
+    again, = _scan([damaged_mp3], tiny_checkpoint, cache_dir=cache_dir)  # from the cache
+
+    assert first.status == OK and first.duration_s == 6.0
+    assert first.error == ("the decoder reported 4 problems in the stream (first: error: "
+                           "dequantization failed): the audio may have gaps or glitches, "
+                           "which can sway the score")
+    assert again.error == first.error and again.score == first.score
+    assert "dequantization" not in capfd.readouterr().err
 
 
 def test_float_file_beyond_full_scale_scores_as_its_scaled_copy(tmp_path, speechlike,
