@@ -28,6 +28,10 @@ SEGMENT_SAMPLES = int(SAMPLE_RATE * SEGMENT_SECONDS)
 BLOCK_SECONDS = 60.0  # decode granularity for long files; a multiple of the segment length
 BLOCK_SAMPLES = int(SAMPLE_RATE * BLOCK_SECONDS)
 MIN_SAMPLES = int(0.1 * SAMPLE_RATE)  # below this there is nothing to judge
+# a recording sampled slower than this keeps no speech band worth judging (under 2 kHz of
+# bandwidth; the telephone keeps 3.4 kHz at 8 kHz): a header with such a rate is most
+# likely wrong, and scoring it would judge noise stretched to fit
+MIN_SAMPLE_RATE = 4000
 # a decoded block never holds more values than this (16 MB of float32), so a many-channel
 # or high-rate file is read in blocks shorter than BLOCK_SECONDS
 MAX_BLOCK_VALUES = 2 ** 22

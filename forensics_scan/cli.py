@@ -19,6 +19,7 @@ import click
 from . import __version__
 
 SEGMENT_SECONDS = 5.0  # mirrors audio.SEGMENT_SECONDS; checked by a test, kept here for speed
+MIN_SAMPLE_RATE = 4000  # mirrors audio.MIN_SAMPLE_RATE, likewise
 
 EXIT_CLEAN, EXIT_FLAGGED, EXIT_USAGE = 0, 1, 2
 
@@ -190,7 +191,8 @@ Exit codes: 0 nothing flagged (or --fail-on never), 1 a window was flagged,
 
 
 @main.command(epilog=STREAM_EPILOG)
-@click.option("--rate", "sample_rate", type=click.IntRange(1000, 768000), default=16000,
+@click.option("--rate", "sample_rate", type=click.IntRange(MIN_SAMPLE_RATE, 768000),
+              default=16000,
               show_default=True, help="Sample rate of raw PCM input (a WAV header overrides).")
 @click.option("--channels", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Interleaved channels of raw PCM input, mixed to mono.")

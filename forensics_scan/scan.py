@@ -30,8 +30,8 @@ from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from . import __version__
-from .audio import (DECODE_VERSION, MIN_SAMPLES, SAMPLE_RATE, SEGMENT_SECONDS, DecodeError,
-                    DecoderLog, capped_blocks, iter_segments, probe, stream_blocks)
+from .audio import (DECODE_VERSION, MIN_SAMPLE_RATE, MIN_SAMPLES, SAMPLE_RATE, SEGMENT_SECONDS,
+                    DecodeError, DecoderLog, capped_blocks, iter_segments, probe, stream_blocks)
 from .checkpoint import file_sha256, read_checkpoint_info
 from .engine import ENGINES, open_scorer
 from .features import (MIN_SPEECH_FRACTION, N_FRAMES, N_MELS, frontend_hash, log_mel,
@@ -313,6 +313,8 @@ def _read_file(path: str, options: ScanOptions, scores_key: str,
         base = FileResult(path=path, status=OK, sample_rate=info.sample_rate,
                           channels=info.channels, format=info.format, decoder=info.decoder,
                           size_bytes=size, sha256=digest)
+        if info.sample_rate < MIN_SAMPLE_RATE:
+            return _Pending(_failed_from(base, SKIPPED, _too_slow(info.sample_rate)))
         entry = _load_cache(options, digest, scores_key)
         if entry is not None and (scores_key in entry.scores or entry.features is not None):
             item = _Pending(base, entry.times, stats=entry.stats, log=entry.log)
@@ -339,6 +341,11 @@ def _read_file(path: str, options: ScanOptions, scores_key: str,
     elif peak == 0.0:
         item.result = _failed_from(item.result, SKIPPED, "digital silence: nothing to judge")
     return item
+
+
+def _too_slow(sample_rate: int) -> str:
+    return (f"sampled at {sample_rate:,} Hz, too slow to carry speech (under "
+            f"{MIN_SAMPLE_RATE:,} Hz; a wrong rate in its header?): nothing to judge")
 
 
 def _decoding_notes(info, total: int, truncated: bool, log: DecoderLog) -> str:

@@ -24,7 +24,7 @@ from typing import BinaryIO, Callable, Iterator, List, Optional, Sequence
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, SEGMENT_SECONDS, iter_segments, sanitise, to_mono
+from .audio import MIN_SAMPLE_RATE, SAMPLE_RATE, SEGMENT_SECONDS, iter_segments, sanitise, to_mono
 from .results import FAKE, SegmentScore
 
 READ_SECONDS = 0.1  # most audio one read returns: a window waits at most this for its end
@@ -134,6 +134,9 @@ def _parse_fmt(body: bytes) -> tuple:
                           "send 16-bit PCM, 32-bit PCM or 32-bit float, or raw s16le")
     if rate <= 0 or channels <= 0:
         raise StreamError(f"invalid WAV header: {rate} Hz, {channels} channels")
+    if rate < MIN_SAMPLE_RATE:
+        raise StreamError(f"WAV header says {rate:,} Hz: too slow to carry speech "
+                          f"(at least {MIN_SAMPLE_RATE:,} Hz)")
     dtype, full_scale = WAVE_FORMATS[(tag, bits)]
     return rate, channels, dtype, full_scale
 

@@ -97,6 +97,14 @@ def build_corpus(root: str, with_unreadable: bool = None) -> List[HostileCase]:
     raw("damaged.mp3", OK, "MP3 whose decoder stops early without an error",
         bytes(damaged_mp3))
     cases[-1] = HostileCase("damaged.mp3", OK, cases[-1].what, "header announces")
+    mp3 = io.BytesIO()
+    sf.write(mp3, voice(6.0, seed=3), 16000, format="MP3")
+    garbled_mp3 = bytearray(mp3.getvalue())
+    for at in range(len(garbled_mp3) // 4, len(garbled_mp3) - 10, 251):
+        garbled_mp3[at] ^= 0xA5  # libmpg123 decodes on, complaining on stderr
+    raw("garbled.mp3", OK, "MP3 with damaged frames the decoder complains of",
+        bytes(garbled_mp3))
+    cases[-1] = HostileCase("garbled.mp3", OK, cases[-1].what, "the decoder reported")
     raw("truncated_data.wav", OK, "WAV whose data chunk is cut mid-sample",
         _wav_bytes(voice(2.0, seed=1))[:44 + 16001])
     raw("huge_header.wav", OK, "WAV whose header claims 4 GB",
@@ -136,6 +144,8 @@ def build_corpus(root: str, with_unreadable: bool = None) -> List[HostileCase]:
     # --- rates, channels, sample formats, containers ----------------------------------
     for sr in (8000, 11025, 96000):
         audio(f"rate_{sr}.wav", OK, f"{sr} Hz", voice(sr=sr, seed=6), sr=sr)
+    audio("rate_100.wav", SKIPPED, "100 Hz header (a wrong rate)", voice(sr=16000, seed=6),
+          sr=100, reason="too slow to carry speech")
     audio("six_channels.wav", OK, "6 channels",
           np.stack([voice(seed=10 + c) for c in range(6)], axis=1))
     audio("pcm_u8.wav", OK, "8-bit unsigned PCM", subtype="PCM_U8")

@@ -10,8 +10,8 @@ import soxr
 
 from forensics_scan import audio as audio_module
 from forensics_scan.audio import (BLOCK_SAMPLES, SAMPLE_RATE, SEGMENT_SAMPLES, DecodeError,
-                                  DecoderLog, decoder_output, fit_segment, iter_segments, load_audio, probe,
-                                  segment_starts, stream_blocks)
+                                  DecoderLog, decoder_output, fit_segment, iter_segments,
+                                  load_audio, probe, segment_starts, stream_blocks)
 
 
 def _tone(freq_hz, seconds, sr, amplitude=0.5):

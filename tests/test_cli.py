@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from forensics_scan import audio
-from forensics_scan.cli import SEGMENT_SECONDS, main
+from forensics_scan.cli import MIN_SAMPLE_RATE, SEGMENT_SECONDS, main
 
 FILE_COLUMNS = ["path", "status", "verdict", "score", "duration_s", "n_segments",
                 "max_segment_score", "error"]
@@ -41,6 +41,7 @@ def read_csv(path):
 
 def test_segment_length_in_cli_matches_audio_module():
     assert SEGMENT_SECONDS == audio.SEGMENT_SECONDS
+    assert MIN_SAMPLE_RATE == audio.MIN_SAMPLE_RATE
 
 
 def test_help_documents_exit_codes_and_commands():

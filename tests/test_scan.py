@@ -263,6 +263,24 @@ def test_audio_the_decoder_never_delivers_is_reported(corpus, tiny_checkpoint, m
     assert limited.truncated and limited.error == ""  # cut on purpose, not lost
 
 
+@pytest.mark.parametrize("rate, status", [(1, SKIPPED), (3999, SKIPPED), (4000, OK)])
+def test_rates_too_slow_for_speech_are_skipped_undecoded(tmp_path, write_audio,
+                                                          tiny_checkpoint, monkeypatch,
+                                                          rate, status):
+    """A header saying 1 Hz made 300 samples into "300 s of speech" judged genuine."""
+    t = np.arange(max(rate, 300) * 3) / max(rate, 300)
+    path = write_audio(tmp_path / f"rate{rate}.wav", 0.3 * np.sin(2 * np.pi * 700 * t), rate)
+    monkeypatch.setattr(scan, "speech_activity", lambda features: np.ones(len(features)))
+
+    result, = _scan([path], tiny_checkpoint)
+
+    assert result.status == status and result.sample_rate == rate
+    if status == SKIPPED:
+        assert result.error == (f"sampled at {rate:,} Hz, too slow to carry speech (under "
+                                f"4,000 Hz; a wrong rate in its header?): nothing to judge")
+        assert result.duration_s is None and result.n_segments == 0
+
+
 def test_decoder_complaints_are_noted_in_the_report_row_and_cached(damaged_mp3, tmp_path,
                                                                    tiny_checkpoint, capfd):
     cache_dir = str(tmp_path / "cache")

@@ -88,6 +88,14 @@ def test_broken_wav_header_is_a_stream_error(tiny_checkpoint, data):
         stream(data, tiny_checkpoint)
 
 
+def test_wav_header_too_slow_for_speech_is_a_stream_error(tiny_checkpoint, speechlike):
+    handle = io.BytesIO()
+    sf.write(handle, speechlike(1.0, sr=2000), 2000, format="WAV", subtype="PCM_16")
+
+    with pytest.raises(StreamError, match="2,000 Hz: too slow to carry speech"):
+        stream(handle.getvalue(), tiny_checkpoint)
+
+
 def test_latency_summary():
     assert latency_summary([]) == {"windows": 0, "median_ms": None, "p95_ms": None,
                                    "max_ms": None}
