@@ -39,8 +39,9 @@ FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")  # libsndfile sample formats that can excee
 OUTLIER_SHARE = 1e-4  # this share of a float file's samples may lie beyond its level
 # Bump when a change here alters what decoding some file gives: the scan's cache keys on
 # it. 2: float files beyond full scale are scaled down, no longer clipped. 3: the MP3
-# decoder's complaints are kept (DecoderLog) and cached with the file's scores.
-DECODE_VERSION = 3
+# decoder's complaints are kept (DecoderLog) and cached with the file's scores. 4: a
+# channel in antiphase with the first is inverted before mixing (ChannelMixer).
+DECODE_VERSION = 4
 # a line libmpg123 (libsndfile's MP3 decoder) prints on stderr about a damaged stream, e.g.
 # "[src/libmpg123/layer3.c:INT123_do_layer3():1804] error: dequantization failed!" or
 # "Note: Illegal Audio-MPEG-Header 0x00000000 at offset 4242."; group 1: the message
@@ -58,15 +59,18 @@ class DecodeError(Exception):
 
 @dataclass
 class DecoderLog:
-    """What the decoder complained about while reading one file: a count and the first few.
+    """What reading one file ran into, for its report row.
 
+    ``count`` and ``lines``: the decoder's complaints, a count and the first few.
     libmpg123 reports a damaged MP3 frame on stderr and goes on decoding (silence or
-    garbage in its place); the scan puts these complaints in the file's report row, since
-    the damage itself can sway the score.
+    garbage in its place), and the damage itself can sway the score. ``inverted``: the
+    channels (1 = the first) that ran against the first and were flipped before mixing
+    (``ChannelMixer``).
     """
 
     count: int = 0
     lines: List[str] = field(default_factory=list)
+    inverted: List[int] = field(default_factory=list)
 
     KEEP = 3  # lines kept; the count goes on
 
@@ -162,8 +166,9 @@ def stream_blocks(path: str, block_samples: int = BLOCK_SAMPLES,
     The last block may be shorter. A float file whose samples go beyond full scale is
     first scaled down by ``info.gain`` (its peak becomes 1). Non-finite samples are then
     replaced by zeros and samples clipped to [-1, 1], so a damaged float file cannot
-    produce a NaN score. ``info`` is ``probe(path)`` when the caller already has it; the
-    decoder's complaints about damage go to ``log``.
+    produce a NaN score. Channels are mixed by a ``ChannelMixer``. ``info`` is
+    ``probe(path)`` when the caller already has it; the decoder's complaints about damage
+    and the channels the mixer flipped go to ``log``.
     """
     info = info or probe(path, log)
     if info.decoder == "ffmpeg":
@@ -174,10 +179,13 @@ def stream_blocks(path: str, block_samples: int = BLOCK_SAMPLES,
     if info.sample_rate != SAMPLE_RATE:
         resampler = soxr.ResampleStream(info.sample_rate, SAMPLE_RATE, 1, dtype="float32",
                                         quality="HQ")
+    mixer = ChannelMixer(min_frames=info.sample_rate // 4)
     pending: List[np.ndarray] = []
     pending_len = 0
     for block, last in _with_last(raw):
-        mono = to_mono(block)
+        mono = mixer(block, last)
+        if log is not None:
+            log.inverted = mixer.inverted
         if info.gain != 1.0:
             mono = mono * np.float32(info.gain)
         mono = sanitise(mono)  # before resampling: a NaN would smear
@@ -417,18 +425,85 @@ def _with_last(iterator):
         yield previous, True
 
 
-def to_mono(block: np.ndarray) -> np.ndarray:
-    """Average of the channels of a (frames, channels) block, float32.
+# a channel whose correlation with the first is below ANTIPHASE is inverted; the polarities
+# are set once a quarter of a second shows some channel correlating by SHARED either way
+ANTIPHASE, SHARED = -0.5, 0.5
 
-    Shared by file decoding and ``fscan stream`` so both mix channels identically.
+
+class ChannelMixer:
+    """Mixes a file's (frames, channels) blocks to mono, the same way from start to end.
+
+    The mix is the channel average, except that a channel running against the first one
+    (correlation under ``ANTIPHASE``: a lead wired in reverse, a track with its polarity
+    flipped) is inverted first: averaged as it is, a stereo file whose channels mirror
+    each other mixes to digital silence and its speech is lost. Channels that merely
+    differ (two microphones, one silent channel) correlate far above that and are
+    averaged as they are.
+
+    The correlations are summed block by block, and the polarities set once some channel
+    correlates with the first by ``SHARED`` or more, either way (the channels share
+    content), over at least ``min_frames`` frames (a quarter of a second) or by the end.
+    The first ``min_frames`` are held back until then, so they are mixed like the rest;
+    later blocks are plainly averaged while the polarities are unknown, as are files whose
+    channels never share content. Shared by file decoding and ``fscan stream``, so both
+    mix alike whatever their block sizes.
     """
+
+    def __init__(self, min_frames: int):
+        self.min_frames = min_frames
+        self.signs: Optional[np.ndarray] = None  # +1 or -1 a channel, once set
+        self._frames = 0
+        self._products = None  # running sums: first . channel, channel . channel
+        self._held: List[np.ndarray] = []
+
+    @property
+    def inverted(self) -> List[int]:
+        """The channels flipped (1 = the first), in order."""
+        return [] if self.signs is None else [int(c) + 1 for c in np.flatnonzero(self.signs < 0)]
+
+    def __call__(self, block: np.ndarray, last: bool = False) -> np.ndarray:
+        """The mono mix of ``block`` (frames, channels), or of the blocks held back with
+        it; empty while they are held. ``last``: the file or stream ends with it."""
+        if block.shape[1] == 1:
+            return np.ascontiguousarray(block[:, 0], dtype=np.float32)
+        if self.signs is None:
+            learning = self._frames < self.min_frames
+            if np.isfinite(block).all():
+                self._learn(block.astype(np.float64), last)
+            if learning:
+                self._held.append(block)
+                if self.signs is None and self._frames < self.min_frames and not last:
+                    return np.zeros(0, np.float32)
+                held, self._held = self._held, []
+                return np.concatenate([to_mono(part, self.signs) for part in held])
+        return to_mono(block, self.signs)
+
+    def _learn(self, block: np.ndarray, last: bool) -> None:
+        products = np.stack([block[:, 0] @ block, np.einsum("ij,ij->j", block, block)])
+        self._products = products if self._products is None else self._products + products
+        self._frames += block.shape[0]
+        if self._frames < self.min_frames and not last:
+            return
+        shared, energies = self._products
+        norms = np.sqrt(energies[0] * energies)
+        correlations = np.divide(shared, norms, out=np.zeros_like(shared), where=norms > 0)
+        if np.abs(correlations[1:]).max() >= SHARED:
+            self.signs = np.where(correlations < ANTIPHASE, -1.0, 1.0).astype(np.float32)
+
+
+def to_mono(block: np.ndarray, signs: Optional[np.ndarray] = None) -> np.ndarray:
+    """Average of the channels of a (frames, channels) block, float32, each channel
+    multiplied by its sign in ``signs`` first (see ``ChannelMixer``)."""
     # the channel average, summed channel by channel: numpy's mean over the short axis
     # of a (frames, channels) block is some 20 times slower, for the same float32 sums
     if block.shape[1] == 1:
         return np.ascontiguousarray(block[:, 0], dtype=np.float32)
     mono = np.array(block[:, 0], dtype=np.float32)
     for channel in range(1, block.shape[1]):
-        mono += block[:, channel]
+        if signs is not None and signs[channel] < 0:
+            mono -= block[:, channel]
+        else:
+            mono += block[:, channel]
     mono /= np.float32(block.shape[1])
     return mono
 

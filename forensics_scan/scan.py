@@ -354,6 +354,12 @@ def _decoding_notes(info, total: int, truncated: bool, log: DecoderLog) -> str:
     if info.gain != 1.0:
         notes.append(f"float samples run to {info.level:,.0f} times full scale: scaled down "
                      f"by that factor before scoring")
+    if log.inverted:
+        named = ("channel " if len(log.inverted) == 1 else "channels ") + ", ".join(
+            str(channel) for channel in log.inverted)
+        notes.append(f"{named} of {info.channels} ran against channel 1 (a lead "
+                     f"wired in reverse?): inverted before the channels were mixed, which "
+                     f"would otherwise have cancelled out")
     if log.count:
         problems = "1 problem" if log.count == 1 else f"{log.count:,} problems"
         notes.append(f"the decoder reported {problems} in the stream (first: "
@@ -525,7 +531,8 @@ def _load_cache(options: ScanOptions, digest: str, scores_key: str) -> Optional[
         with np.load(path) as data:
             times = [tuple(t) for t in data["times"].tolist()]
             stats = (int(data["total"]), float(data["peak"]), bool(data["truncated"]))
-            log = DecoderLog(int(data["decoder_count"]), data["decoder_lines"].tolist())
+            log = DecoderLog(int(data["decoder_count"]), data["decoder_lines"].tolist(),
+                             data["inverted_channels"].tolist())
             scores = {key: data[key] for key in data.files if key.startswith("scores_")}
             features = None
             if scores_key not in scores and "features" in data.files:
@@ -547,7 +554,8 @@ def _store_cache(options: ScanOptions, entry: _Entry) -> None:
     arrays = dict(entry.scores, times=np.array(entry.times, dtype=np.float64).reshape(-1, 2),
                   total=total, peak=peak, truncated=truncated,
                   decoder_count=entry.log.count,
-                  decoder_lines=np.array(entry.log.lines, dtype=str))
+                  decoder_lines=np.array(entry.log.lines, dtype=str),
+                  inverted_channels=np.array(entry.log.inverted, dtype=np.int64))
     if entry.features is not None:
         arrays["features"] = np.asarray(entry.features, dtype=np.float32).reshape(
             len(entry.times), N_MELS, N_FRAMES)

@@ -24,7 +24,8 @@ from typing import BinaryIO, Callable, Iterator, List, Optional, Sequence
 
 import numpy as np
 
-from .audio import MIN_SAMPLE_RATE, SAMPLE_RATE, SEGMENT_SECONDS, iter_segments, sanitise, to_mono
+from .audio import (MIN_SAMPLE_RATE, SAMPLE_RATE, SEGMENT_SECONDS, ChannelMixer, iter_segments,
+                    sanitise)
 from .results import FAKE, SegmentScore
 
 READ_SECONDS = 0.1  # most audio one read returns: a window waits at most this for its end
@@ -168,6 +169,7 @@ def pcm_blocks(handle: BinaryIO, fmt: StreamFormat, clock: ReadClock,
 
         resampler = soxr.ResampleStream(fmt.sample_rate, SAMPLE_RATE, 1, dtype="float32",
                                         quality="HQ")
+    mixer = ChannelMixer(min_frames=fmt.sample_rate // 4)
     remaining = fmt.data_bytes
     pending = first
     while True:
@@ -179,7 +181,7 @@ def pcm_blocks(handle: BinaryIO, fmt: StreamFormat, clock: ReadClock,
             remaining -= len(data)
         usable = len(pending) - len(pending) % fmt.frame_bytes
         ended = not data
-        mono = sanitise(to_mono(fmt.decode(pending[:usable])))
+        mono = sanitise(mixer(fmt.decode(pending[:usable]), last=ended))
         pending = pending[usable:]
         if resampler is not None:
             mono = resampler.resample_chunk(mono, last=ended)

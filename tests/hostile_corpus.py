@@ -146,6 +146,8 @@ def build_corpus(root: str, with_unreadable: bool = None) -> List[HostileCase]:
         audio(f"rate_{sr}.wav", OK, f"{sr} Hz", voice(sr=sr, seed=6), sr=sr)
     audio("rate_100.wav", SKIPPED, "100 Hz header (a wrong rate)", voice(sr=16000, seed=6),
           sr=100, reason="too slow to carry speech")
+    audio("antiphase.wav", OK, "stereo whose right channel is the left inverted",
+          np.stack([voice(seed=6), -voice(seed=6)], axis=1), reason="ran against channel 1")
     audio("six_channels.wav", OK, "6 channels",
           np.stack([voice(seed=10 + c) for c in range(6)], axis=1))
     audio("pcm_u8.wav", OK, "8-bit unsigned PCM", subtype="PCM_U8")

@@ -61,6 +61,53 @@ def test_six_channels_are_averaged_to_mono(tmp_path, write_audio, rng):
     np.testing.assert_allclose(audio, channels.mean(axis=1), atol=1e-6)
 
 
+def test_channel_in_antiphase_is_inverted_not_cancelled(tmp_path, write_audio, speechlike):
+    voice = speechlike(3.0, seed=4)
+    noise = 0.01 * np.random.default_rng(1).standard_normal((voice.size, 3))
+    channels = (np.stack([voice, -voice, voice, -0.8 * voice], axis=1)
+                + np.pad(noise, ((0, 0), (1, 0)))).astype(np.float32)
+    path = write_audio(tmp_path / "antiphase.wav", channels, subtype="FLOAT")
+    log = DecoderLog()
+
+    audio = np.concatenate(list(stream_blocks(path, log=log)))
+
+    assert log.inverted == [2, 4]
+    signs = np.array([1, -1, 1, -1], np.float32)
+    np.testing.assert_allclose(audio, (channels * signs).mean(axis=1), atol=1e-6)
+    assert np.abs(audio).max() > 0.5 * np.abs(voice).max()  # averaged as is: ~0.05 of it
+
+
+def test_mixer_holds_the_first_frames_back_until_it_knows_the_polarities(rng):
+    voice = rng.uniform(-0.5, 0.5, 1000).astype(np.float32)
+    mixer = audio_module.ChannelMixer(min_frames=400)
+
+    assert mixer(np.stack([voice, -voice], 1)[:100]).size == 0  # held: 100 < 400 frames
+    mixed = mixer(np.stack([voice, -voice], 1)[100:])
+    after = mixer(np.stack([voice, voice], 1))  # in phase now: the polarities stay
+
+    np.testing.assert_allclose(mixed, voice)
+    np.testing.assert_allclose(after, 0.0)
+    assert mixer.inverted == [2]
+
+
+def test_mixer_averages_channels_that_share_nothing(rng):
+    voice, other = rng.uniform(-0.5, 0.5, (2, 1000)).astype(np.float32)
+    mixer = audio_module.ChannelMixer(min_frames=400)
+
+    assert not mixer(np.zeros((300, 2), np.float32)).size  # silence is held too
+    mixed = mixer(np.stack([voice, other], 1))
+
+    np.testing.assert_allclose(mixed, np.concatenate([np.zeros(300), (voice + other) / 2]))
+    assert mixer.signs is None and mixer.inverted == []
+
+
+def test_mixer_releases_what_it_holds_at_the_end(rng):
+    voice = rng.uniform(-0.5, 0.5, 100).astype(np.float32)
+    mixer = audio_module.ChannelMixer(min_frames=400)
+
+    np.testing.assert_allclose(mixer(np.stack([voice, -voice], 1), last=True), voice)
+
+
 @pytest.mark.parametrize("name, subtype, tolerance", [
     ("int16.wav", "PCM_16", 1 / 2 ** 15),
     ("int24.wav", "PCM_24", 1 / 2 ** 23),

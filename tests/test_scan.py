@@ -281,6 +281,23 @@ def test_rates_too_slow_for_speech_are_skipped_undecoded(tmp_path, write_audio,
         assert result.duration_s is None and result.n_segments == 0
 
 
+def test_antiphase_stereo_scores_as_its_mono_and_says_so(tmp_path, speechlike, write_audio,
+                                                         tiny_checkpoint):
+    voice = speechlike(7.0, seed=8)
+    mono = write_audio(tmp_path / "mono.wav", voice)
+    reversed_lead = write_audio(tmp_path / "antiphase.wav", np.stack([voice, -voice], 1))
+    cache_dir = str(tmp_path / "cache")
+
+    plain, flipped = _scan([mono, reversed_lead], tiny_checkpoint, cache_dir=cache_dir)
+    cached, = _scan([reversed_lead], tiny_checkpoint, cache_dir=cache_dir)
+
+    assert flipped.status == OK and flipped.score == plain.score  # was: "digital silence"
+    assert flipped.error == ("channel 2 of 2 ran against channel 1 (a lead wired in "
+                             "reverse?): inverted before the channels were mixed, which "
+                             "would otherwise have cancelled out")
+    assert cached.error == flipped.error
+
+
 def test_decoder_complaints_are_noted_in_the_report_row_and_cached(damaged_mp3, tmp_path,
                                                                    tiny_checkpoint, capfd):
     cache_dir = str(tmp_path / "cache")
