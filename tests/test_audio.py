@@ -101,6 +101,14 @@ def test_mixer_averages_channels_that_share_nothing(rng):
     assert mixer.signs is None and mixer.inverted == []
 
 
+def test_mixer_does_not_hold_a_damaged_file_back(rng):
+    mixer = audio_module.ChannelMixer(min_frames=400)
+    damaged = np.full((500, 2), np.nan, np.float32)
+
+    assert mixer(damaged).size == 500  # a quarter second passed: released, undecided
+    assert mixer.signs is None
+
+
 def test_mixer_releases_what_it_holds_at_the_end(rng):
     voice = rng.uniform(-0.5, 0.5, 100).astype(np.float32)
     mixer = audio_module.ChannelMixer(min_frames=400)
