@@ -154,6 +154,7 @@ def scan(paths, html, csv_path, segments_path, json_path, junit_path, model_path
         signal.signal(signal.SIGTERM, previous)
     results += [FileResult(path=path, status=ERROR, error=reason)
                 for path, reason in found.problems]
+    results += _alias_rows(results, found.aliases)
     results.sort(key=lambda result: result.path)
     report = build_report(results, checkpoint, options, command=_command_line(),
                           elapsed_s=round(time.time() - started, 3),
@@ -606,6 +607,20 @@ def _arch_options(head: str, band_norm: bool) -> dict:
     if band_norm:
         arch["band_norm"] = True
     return arch
+
+
+def _alias_rows(results, aliases) -> list:
+    """A row for each other path to a scanned file (a symlink): its file's result, noted."""
+    from dataclasses import replace
+
+    by_path = {result.path: result for result in results}
+    rows = []
+    for alias, path in aliases:
+        note = f"the same file as {path} (reached through a link): scanned once"
+        result = by_path[path]
+        rows.append(replace(result, path=alias,
+                            error="; ".join(filter(None, [note, result.error]))))
+    return rows
 
 
 def _command_line() -> str:

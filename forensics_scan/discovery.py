@@ -36,6 +36,8 @@ class Discovery:
 
     files: Tuple[str, ...]
     problems: Tuple[Tuple[str, str], ...]  # (path, reason), e.g. a broken symlink
+    # (path, the path in files it leads to): another way to the same file, e.g. a symlink
+    aliases: Tuple[Tuple[str, str], ...] = ()
 
 
 def is_audio(path: str) -> bool:
@@ -61,6 +63,8 @@ def find_audio_files(paths: Sequence[str], include: Iterable[str] = (),
     Discovery
         ``files`` to scan, and ``problems``: broken links, link loops, named pipes and
         devices (filtered like files, once each) and folders that cannot be listed.
+        A file reached again by another path (a symlink to it) is not listed twice:
+        that path goes to ``aliases`` with the path of ``files`` it leads to.
 
     Raises
     ------
@@ -70,8 +74,9 @@ def find_audio_files(paths: Sequence[str], include: Iterable[str] = (),
     include, exclude = tuple(include), tuple(exclude)
     files: List[str] = []
     problems = {}  # path -> reason: a path named twice is reported once
-    seen_files = set()
+    seen_files = {}  # real path -> the path listed for it
     seen_dirs = set()
+    aliases = {}
     for path in paths:
         if not os.path.lexists(path):
             raise InputPathError(f"no such file or directory: {path}")
@@ -94,10 +99,21 @@ def find_audio_files(paths: Sequence[str], include: Iterable[str] = (),
             if not _selected(file, relative, include, exclude):
                 continue
             key = os.path.realpath(file)
-            if key not in seen_files:
-                seen_files.add(key)
+            listed = seen_files.get(key)
+            if listed is None:
+                seen_files[key] = file
                 files.append(file)
-    return Discovery(tuple(files), tuple(problems.items()))
+            elif os.path.abspath(file) == os.path.abspath(listed):
+                continue  # the same path named twice
+            elif os.path.islink(listed) and not os.path.islink(file):
+                # the file itself is listed, the link to it is the alias
+                files[files.index(listed)] = seen_files[key] = file
+                aliases = {alias: file if path == listed else path
+                           for alias, path in aliases.items()}
+                aliases[listed] = file
+            else:
+                aliases.setdefault(file, listed)
+    return Discovery(tuple(files), tuple(problems.items()), tuple(aliases.items()))
 
 
 _NOT_REGULAR = (

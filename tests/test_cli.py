@@ -44,6 +44,23 @@ def test_segment_length_in_cli_matches_audio_module():
     assert MIN_SAMPLE_RATE == audio.MIN_SAMPLE_RATE
 
 
+def test_a_link_to_a_scanned_file_gets_its_own_row(corpus, tiny_checkpoint, tmp_path):
+    os.symlink(corpus / "long.wav", corpus / "a_link_to_long.wav")  # walked first
+    out = tmp_path / "out.csv"
+
+    result = run(corpus, "--model", tiny_checkpoint, "--csv", out, "--jobs", "1",
+                 "--no-cache", "--quiet", "--fail-on", "never")
+
+    assert result.exit_code == 0, result.output
+    by_name = {os.path.basename(row["path"]): row for row in read_csv(out)}
+    link, target = by_name["a_link_to_long.wav"], by_name["long.wav"]
+    assert link["error"] == (f"the same file as {corpus / 'long.wav'} (reached through a "
+                             f"link): scanned once")
+    assert target["error"] == ""
+    assert (link["status"], link["score"], link["n_segments"]) == (
+        target["status"], target["score"], target["n_segments"])
+
+
 def test_help_documents_exit_codes_and_commands():
     result = run("--help")
     assert result.exit_code == 0

@@ -139,13 +139,18 @@ def test_symlink_loop_terminates_and_lists_files_once(tmp_path):
 def test_the_same_file_twice_is_listed_once(tmp_path):
     _touch(tmp_path, "clip.wav")
     os.symlink(tmp_path / "clip.wav", tmp_path / "alias.wav")
-    clip = str(tmp_path / "clip.wav")
+    clip, alias = str(tmp_path / "clip.wav"), str(tmp_path / "alias.wav")
 
     twice = find_audio_files([clip, clip])
-    via_link = find_audio_files([clip, str(tmp_path / "alias.wav")])
+    via_link = find_audio_files([clip, alias])
+    link_first = find_audio_files([alias, clip])
     folder_and_file = find_audio_files([clip, str(tmp_path)])
+    folder = find_audio_files([str(tmp_path)])  # alias.wav is walked before clip.wav
 
     assert twice.files == via_link.files == folder_and_file.files == (clip,)
+    assert link_first.files == folder.files == (clip,)
+    assert twice.aliases == ()
+    assert via_link.aliases == link_first.aliases == folder.aliases == ((alias, clip),)
 
 
 def test_broken_symlink_with_audio_extension_is_a_problem(tmp_path):
