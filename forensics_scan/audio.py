@@ -375,15 +375,18 @@ def decoder_output(log: Optional[DecoderLog]) -> Iterator[None]:
         saved = _point_stderr_at(capture)
         try:
             yield
-        finally:
+        finally:  # a failed read's last words are sorted out too
             if saved is not None:
                 os.dup2(saved, 2)
                 os.close(saved)
-    if capture is None:
-        return
-    with capture:
-        capture.seek(0)
-        written = capture.read()
+            if capture is not None:
+                with capture:
+                    capture.seek(0)
+                    _sort_out(capture.read(), log)
+
+
+def _sort_out(written: bytes, log: Optional[DecoderLog]) -> None:
+    """Decoder messages in ``written`` to ``log``; the rest back to fd 2 as it came."""
     passed_on = bytearray()
     for line in written.splitlines(keepends=True):
         match = _DECODER_LINE.match(line.decode("utf-8", "replace").strip())

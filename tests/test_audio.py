@@ -360,13 +360,17 @@ def test_decoder_output_passes_on_what_is_not_a_decoder_message(capfd):
 
 
 def test_decoder_output_gives_fd_2_back_when_the_read_fails(capfd):
+    log = DecoderLog()
     with pytest.raises(RuntimeError):
-        with decoder_output(None):
-            os.write(2, b"error: dropped without a log\n")
+        with decoder_output(log):
+            os.write(2, b"error: Giving up resync\n")
             raise RuntimeError("libsndfile gave up")
+    with decoder_output(None):
+        os.write(2, b"error: dropped without a log\n")
 
     os.write(2, b"after\n")
     assert capfd.readouterr().err == "after\n"
+    assert log.lines == ["error: Giving up resync"]  # its last words are kept
 
 
 def test_decoder_log_counts_past_the_lines_it_keeps():
