@@ -108,8 +108,8 @@ def find_audio_files(paths: Sequence[str], include: Iterable[str] = (),
             elif os.path.islink(listed) and not os.path.islink(file):
                 # the file itself is listed, the link to it is the alias
                 files[files.index(listed)] = seen_files[key] = file
-                aliases = {alias: file if path == listed else path
-                           for alias, path in aliases.items()}
+                aliases = {alias: file if target == listed else target
+                           for alias, target in aliases.items()}
                 aliases[listed] = file
             else:
                 aliases.setdefault(file, listed)

@@ -16,11 +16,12 @@ SHARED=${SHARED:-../shared/data}
 WORK=${WORK:-work}
 FSCAN=${FSCAN:-fscan}
 SEED=${SEED:-0}
+EPOCHS=${EPOCHS:-20}  # fewer for a replicate short of time
 
 python3 scripts/combine_manifests.py "$WORK/dataset/MANIFEST_$NAME.csv" \
     "$WORK/dataset/MANIFEST_notts.csv" "$EXTRA"
 $FSCAN train "$WORK/dataset/MANIFEST_$NAME.csv" --out "$WORK/models/$NAME.safetensors" \
-    --epochs 20 --patience 5 --augment-copies 1 --seed "$SEED" --jobs 2 \
+    --epochs "$EPOCHS" --patience 5 --augment-copies 1 --seed "$SEED" --jobs 2 \
     --cache-dir "$WORK/cache"
 $FSCAN evaluate "$SHARED/eval_public/MANIFEST.csv" --model "$WORK/models/$NAME.safetensors" \
     --out-dir "$WORK/eval_$NAME" --jobs 2 --quiet
