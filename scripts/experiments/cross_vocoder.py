@@ -6,9 +6,15 @@ the model never saw. A NAME containing "rev" swaps the two vocoders. Selection p
 for unseen generators that never touches eval_public.
 
 Usage: python scripts/experiments/cross_vocoder.py NAME KIND FLOOR [EPOCHS [lcnn|resnet]]
+
+SEEN, UNSEEN and MANIFEST (environment) name other systems and another table, e.g.
+SEEN=hifigan_v1 UNSEEN=hifigan_v1 MANIFEST=work/dataset/MANIFEST_hifigan_v1.csv: can a
+front end learn the published HiFi-GAN's artefacts at all (held-out speakers, same
+vocoder)?
 """
 import importlib.util
 import json
+import os
 import sys
 
 import torch
@@ -25,9 +31,10 @@ from forensics_scan.model import LCNN
 
 training.log_mel = lib.make_log_feats(kind, floor)
 training.frontend_hash = lambda: f"screen-{kind}-{floor:g}"
-t = read_labelled("work/dataset/MANIFEST.csv")
+t = read_labelled(os.environ.get("MANIFEST", "work/dataset/MANIFEST.csv"))
 is_val_group = training.split_by_group(t["group"].tolist(), 0.15, 0)
 seen, unseen = ("hifigan_like", "vocos_like") if "rev" not in name else ("vocos_like", "hifigan_like")
+seen, unseen = os.environ.get("SEEN", seen), os.environ.get("UNSEEN", unseen)
 orig_seen = set(t.original[t.system == seen]); orig_unseen = set(t.original[t.system == unseen])
 train_rows = (~is_val_group) & ((t.system == seen) | t.path.isin(orig_seen)).to_numpy()
 val_rows = is_val_group & ((t.system == unseen) | t.path.isin(orig_unseen)).to_numpy()
