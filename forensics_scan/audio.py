@@ -48,6 +48,7 @@ DECODE_VERSION = 4
 _DECODER_LINE = re.compile(r"^(?:\[src/libmpg123/[^\]]*\] )?((?:note|warning|error): .*)$",
                            re.IGNORECASE)
 _STDERR = threading.Lock()  # one process has one fd 2: one capture at a time
+_capture = {}  # process id -> its temporary file for decoder_output, made on first use
 
 assert SEGMENT_SAMPLES == SAMPLE_RATE * SEGMENT_SECONDS, "segment must be a whole number of samples"
 assert BLOCK_SAMPLES % SEGMENT_SAMPLES == 0, "blocks must hold whole segments"
@@ -365,13 +366,11 @@ def decoder_output(log: Optional[DecoderLog]) -> Iterator[None]:
     file; the lines that look like decoder messages then go to ``log`` (None: dropped),
     and anything else written meanwhile (another thread's output) is passed on to the
     real stderr. Should fd 2 be closed or no temporary file be made, the body runs
-    uncaptured.
+    uncaptured. Each process keeps one temporary file for this (emptied after each use):
+    the capture costs a few system calls, not a file's creation.
     """
     with _STDERR:
-        try:
-            capture = tempfile.TemporaryFile()
-        except OSError:
-            capture = None
+        capture = _capture_file()
         saved = _point_stderr_at(capture)
         try:
             yield
@@ -379,10 +378,23 @@ def decoder_output(log: Optional[DecoderLog]) -> Iterator[None]:
             if saved is not None:
                 os.dup2(saved, 2)
                 os.close(saved)
-            if capture is not None:
-                with capture:
-                    capture.seek(0)
-                    _sort_out(capture.read(), log)
+                capture.seek(0)
+                written = capture.read()
+                capture.seek(0)
+                capture.truncate()
+                _sort_out(written, log)
+
+
+def _capture_file():
+    """This process's temporary file for ``decoder_output`` (None if none can be made);
+    a forked child makes its own, since it would share the parent's file position."""
+    pid = os.getpid()
+    if pid not in _capture:
+        try:
+            _capture[pid] = tempfile.TemporaryFile()
+        except OSError:
+            return None
+    return _capture[pid]
 
 
 def _sort_out(written: bytes, log: Optional[DecoderLog]) -> None:
