@@ -15,12 +15,11 @@ from typing import Callable, Optional
 import numpy as np
 
 from .synthesis import (DIFFWAVE_VOCODER_ENV, HIFIGAN_VOCODER_ENV, NSF_VOCODER_ENV,
-                        WORLD_FRAME_MS, diffwave_vocoder, diffwave_vocoder_path,
-                        griffin_lim_mel, griffin_lim_stft, hifigan_vocoder,
-                        hifigan_vocoder_path, lpc_vocoder, nsf_smoothed, nsf_vocoder,
-                        nsf_vocoder_path, PUBLISHED_HIFIGANS, published_hifigan,
-                        vocoder_options, world_coded, world_dio, world_harvest,
-                        world_smoothed)
+                        PUBLISHED_HIFIGANS, WORLD_FRAME_MS, diffwave_vocoder,
+                        diffwave_vocoder_path, griffin_lim_mel, griffin_lim_stft,
+                        hifigan_vocoder, hifigan_vocoder_path, lpc_vocoder, nsf_smoothed,
+                        nsf_vocoder, nsf_vocoder_path, published_hifigan, vocoder_options,
+                        world_coded, world_dio, world_harvest, world_smoothed)
 from .tts import (FESTIVAL_VOICES, FLITE_VOICES, KOKORO_VOICES, espeak_tts, festival_tts,
                   flite_tts, kokoro_tts)
 

