@@ -304,13 +304,18 @@ def _stream_sink(output_format: str, threshold: float):
 @click.option("--band-norm", is_flag=True,
               help="Subtract each Mel band's mean over the segment before the LCNN, so the "
                    "long-term spectrum (channel, voice timbre) cannot carry the label.")
+@click.option("--init", "init_path", type=click.Path(exists=True, dir_okay=False),
+              help="Start from this checkpoint's weights (fine-tuning), e.g. the bundled "
+                   "models/lcnn.safetensors; they are validated first, as epoch 0, and kept "
+                   "unless an epoch beats them. Use the seed and --val-fraction it was "
+                   "trained with, so its training files stay out of validation.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--jobs", "-j", default=-1, show_default=True, help="Feature extraction workers.")
 @click.option("--cache-dir", type=click.Path(file_okay=False),
               help="Keep extracted training features here between runs.")
 def train(data, out_path, epochs, batch_size, learning_rate, patience, val_fraction,
           augment_copies, channels, twin_weight, sam_rho, system_weight, corpus_balance,
-          average_from, head, band_norm, seed, jobs, cache_dir):
+          average_from, head, band_norm, init_path, seed, jobs, cache_dir):
     """Train the LCNN on labelled DATA: folders with real/ and fake/, or CSV manifests.
 
     Manifests have columns path,label[,system,group]; 'group' (speaker or source) keeps
@@ -329,7 +334,7 @@ def train(data, out_path, epochs, batch_size, learning_rate, patience, val_fract
                              twin_weight=twin_weight, sam_rho=sam_rho,
                              system_weight=system_weight, corpus_balance=corpus_balance,
                              average_from=average_from, seed=seed,
-                             arch=_arch_options(head, band_norm))
+                             arch=_arch_options(head, band_norm), init=init_path or "")
         run_training(table, out_path, config, jobs=jobs, cache_dir=cache_dir,
                      command=_command_line(), log=lambda line: click.echo(line, err=True))
     except ValueError as error:

@@ -51,6 +51,13 @@ of the weights and batch-norm statistics after every training step since that ep
 began (``WeightAverage``). That copy, not the raw model, is validated, kept and saved from
 then on; earlier epochs are judged raw. Averaging along the path of the optimiser lands
 in a wide, flat region of the loss, which is reported to carry better to unseen domains.
+
+Fine-tuning (``init``, opt-in): training starts from a checkpoint's weights instead of
+random ones, e.g. the bundled model taught a new generator while the table it learned
+from stays in the data. The starting weights are validated first, as epoch 0, and are
+kept unless an epoch beats them. Its validation split must be the one the checkpoint was
+trained with (same ``seed`` and ``val_fraction``; the split hashes group names, so added
+files do not move it), or the validation files may be ones the starting weights learned.
 """
 
 import hashlib
@@ -94,6 +101,7 @@ class TrainConfig:
     corpus_balance: bool = False  # genuine = synthetic inside each corpus (module docstring)
     average_from: int = 0  # > 0: judge and keep the weight average from this epoch on
     arch: dict = field(default_factory=dict)
+    init: str = ""  # a checkpoint whose weights training starts from (fine-tuning)
 
 
 @dataclass
@@ -380,16 +388,20 @@ def train(table, out_path: str, config: TrainConfig = TrainConfig(), jobs: int =
     import torch
 
     from .augment import CHANNEL_SETS
-    from .model import LCNN, logit_margin
+    from .model import logit_margin
 
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
+    if config.epochs < 1 and not config.init:
+        raise ValueError("training needs at least one epoch (0 only validates an --init "
+                         "checkpoint)")
     if config.average_from > config.epochs:
         raise ValueError(f"--average-from {config.average_from} is after the last epoch "
                          f"({config.epochs})")
     if config.channels not in CHANNEL_SETS:
         raise ValueError(f"unknown channel set {config.channels!r}; "
                          f"choose from {', '.join(sorted(CHANNEL_SETS))}")
+    model = starting_model(config, log)  # before the features: a bad --init fails at once
     labels = (table["label"] == "fake").astype(int).to_numpy()
     is_val = split_by_group(table["group"].tolist(), config.val_fraction, config.seed)
     for name, mask in (("train", ~is_val), ("validation", is_val)):
@@ -418,7 +430,6 @@ def train(table, out_path: str, config: TrainConfig = TrainConfig(), jobs: int =
         f"validation {len(val_set.labels)} segments ({val_set.labels.mean():.0%} fake), "
         f"{int(is_val.sum())} validation files")
 
-    model = LCNN(config.arch)
     parameters, task = list(model.parameters()), None
     if config.system_weight > 0:
         task = SystemTask(table, train_set, model.arch["embedding"], config.system_weight)
@@ -457,6 +468,15 @@ def train(table, out_path: str, config: TrainConfig = TrainConfig(), jobs: int =
         model.load_state_dict(state)
         return summary
 
+    if config.init:
+        metrics = validation_metrics(evaluate_segments(model, val_set), val_set)
+        history.append({"epoch": 0, "train_loss": None, "averaged": False, "elapsed_s": 0.0,
+                        **metrics})
+        log(f"epoch   0  (starting weights)  val segment EER {metrics['segment_eer']:.2%}"
+            f"  file EER {metrics['file_eer']:.2%}  file AUC {metrics['file_auc']:.4f}")
+        best = {"key": (metrics["file_eer"], metrics["segment_eer"], -metrics["file_auc"]),
+                "epoch": 0, "metrics": metrics,
+                "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
     try:
         for epoch in range(1, config.epochs + 1):
             if epoch == config.average_from:
@@ -487,6 +507,36 @@ def train(table, out_path: str, config: TrainConfig = TrainConfig(), jobs: int =
     log(f"saved {out_path}: best epoch {best['epoch']}, validation file EER "
         f"{best['metrics']['file_eer']:.2%}, threshold {best['metrics']['file_threshold']:.4f}")
     return summary
+
+
+def starting_model(config: TrainConfig, log: Log = print):
+    """A new LCNN with ``config.arch``, or with ``config.init`` that checkpoint's model.
+
+    Raises
+    ------
+    ValueError
+        If the checkpoint cannot be loaded or its architecture is not ``config.arch``'s.
+    """
+    from .checkpoint import ModelError
+    from .model import LCNN, load_checkpoint
+
+    model = LCNN(config.arch)
+    if not config.init:
+        return model
+    try:
+        start = load_checkpoint(config.init)
+    except ModelError as error:
+        raise ValueError(f"cannot start from {config.init}: {error}") from error
+    if json.dumps(start.model.arch, sort_keys=True) != json.dumps(model.arch, sort_keys=True):
+        raise ValueError(f"{config.init} is another architecture ({start.model.arch}) than "
+                         f"the one asked for ({model.arch})")
+    trained = start.metadata.get("provenance", {}).get("config", {})
+    split = (trained.get("seed"), trained.get("val_fraction"))
+    if split != (config.seed, config.val_fraction):
+        log(f"warning: {config.init} was not trained with this validation split (its seed "
+            f"and fraction: {split[0]}, {split[1]}): validation files may be ones it learned")
+    log(f"fine-tuning from {config.init}")
+    return start.model
 
 
 def _train_epoch(model, optimiser, loss_fn, train_set: SegmentSet, config: TrainConfig,
@@ -655,6 +705,10 @@ def model_card(summary: dict, threshold: float) -> str:
         kept = "averaged" if summary["best_epoch"] >= config["average_from"] else "raw"
         optimiser += (f", weights averaged over every step from epoch "
                       f"{config['average_from']} on (the kept epoch is {kept})")
+    if config.get("init"):
+        optimiser += f", starting from the weights of {config['init']}"
+        if summary["best_epoch"] == 0:
+            optimiser += " (no epoch beat them: they are kept as they were)"
     lines = [
         "# fscan LCNN: model card",
         "",
@@ -702,7 +756,8 @@ def plot_history(history: Sequence[dict], path: str) -> None:
 
     epochs = [h["epoch"] for h in history]
     figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
-    left.plot(epochs, [h["train_loss"] for h in history], marker="o")
+    trained = [h for h in history if h["train_loss"] is not None]  # not fine-tuning's epoch 0
+    left.plot([h["epoch"] for h in trained], [h["train_loss"] for h in trained], marker="o")
     left.set(xlabel="epoch", ylabel="training loss (BCE)", title="Training loss")
     right.plot(epochs, [100 * h["segment_eer"] for h in history], marker="o", label="segment EER")
     right.plot(epochs, [100 * h["file_eer"] for h in history], marker="s", label="file EER")

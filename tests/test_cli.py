@@ -261,6 +261,17 @@ def test_train_passes_the_corpus_balance_flag(train_with):
         assert config.corpus_balance is expected
 
 
+def test_train_passes_the_starting_checkpoint(train_with, tmp_path):
+    code, output, config = train_with()
+    assert code == 0 and config.init == ""
+    start = tmp_path / "start.safetensors"
+    start.write_bytes(b"checked by training.starting_model")
+    code, output, config = train_with("--init", start)
+    assert code == 0 and config.init == str(start)
+    code, output, config = train_with("--init", tmp_path / "missing.safetensors")
+    assert code == 2 and "missing.safetensors" in output and config is None
+
+
 def test_cli_import_does_not_pull_torch_or_librosa():
     code = ("import sys; from forensics_scan import cli; "
             "print('torch' in sys.modules, 'librosa' in sys.modules)")

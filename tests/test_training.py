@@ -346,3 +346,80 @@ def test_averaging_after_the_last_epoch_is_a_clear_error(tmp_path, speechlike, w
     config = TrainConfig(epochs=2, average_from=3, arch=tiny_arch)
     with pytest.raises(ValueError, match="after the last epoch"):
         training.train(table, str(tmp_path / "model.safetensors"), config, log=lambda _: None)
+
+
+def test_fine_tuning_starts_from_the_checkpoints_weights(tmp_path, speechlike, write_audio,
+                                                         tiny_arch):
+    table = _twin_manifest(tmp_path, speechlike, write_audio)
+    start = tmp_path / "start.safetensors"
+    training.train(table, str(start), TrainConfig(epochs=1, batch_size=4, val_fraction=0.5,
+                                                  seed=3, arch=tiny_arch), log=lambda _: None)
+    # no epoch to train: the starting weights are validated (epoch 0) and kept as they are
+    config = TrainConfig(epochs=0, batch_size=4, val_fraction=0.5, seed=3, arch=tiny_arch,
+                         init=str(start))
+    lines = []
+    summary = training.train(table, str(tmp_path / "tuned.safetensors"), config,
+                             log=lines.append)
+    history = json.loads((tmp_path / "tuned.history.json").read_text())["history"]
+    assert [record["epoch"] for record in history] == [0]
+    assert history[0]["train_loss"] is None
+    # epoch 0 validates the starting weights: the checkpoint's own validation figures
+    started = load_checkpoint(str(start)).metadata["provenance"]["validation"]
+    assert history[0]["file_eer"] == pytest.approx(started["file_eer"])
+    assert summary["best_epoch"] == 0
+    tuned, original = (load_checkpoint(str(p)).model.state_dict()
+                       for p in (tmp_path / "tuned.safetensors", start))
+    assert all(torch.equal(tuned[k], original[k]) for k in original)
+    assert summary["config"]["init"] == str(start)
+    assert any(line.startswith("fine-tuning from") for line in lines)
+    assert not any(line.startswith("warning") for line in lines)
+    assert "no epoch beat them" in (tmp_path / "tuned.card.md").read_text()
+
+
+def test_training_without_an_epoch_or_a_start_is_a_clear_error(tmp_path, speechlike,
+                                                               write_audio, tiny_arch):
+    table = _twin_manifest(tmp_path, speechlike, write_audio)
+    with pytest.raises(ValueError, match="at least one epoch"):
+        training.train(table, str(tmp_path / "model.safetensors"),
+                       TrainConfig(epochs=0, arch=tiny_arch), log=lambda _: None)
+
+
+def test_fine_tuning_moves_the_weights_and_warns_of_another_split(tmp_path, speechlike,
+                                                                  write_audio, tiny_arch):
+    table = _twin_manifest(tmp_path, speechlike, write_audio)
+    start = tmp_path / "start.safetensors"
+    training.train(table, str(start), TrainConfig(epochs=1, batch_size=4, val_fraction=0.5,
+                                                  seed=3, arch=tiny_arch), log=lambda _: None)
+    lines = []
+    config = TrainConfig(epochs=1, batch_size=4, val_fraction=0.5, seed=4, arch=tiny_arch,
+                         init=str(start), patience=5)
+    training.train(table, str(tmp_path / "tuned.safetensors"), config, log=lines.append)
+    assert any("not trained with this validation split" in line for line in lines)
+    history = json.loads((tmp_path / "tuned.history.json").read_text())["history"]
+    assert [record["epoch"] for record in history] == [0, 1]
+    assert history[1]["train_loss"] > 0
+    # epoch 1 trained from the starting weights, not from a fresh network
+    tuned = training.starting_model(config, log=lambda _: None)
+    fresh = LCNN(tiny_arch)
+    assert all(torch.equal(a, b) for a, b in zip(
+        tuned.state_dict().values(), load_checkpoint(str(start)).model.state_dict().values()))
+    assert not all(torch.equal(a, b) for a, b in zip(tuned.state_dict().values(),
+                                                      fresh.state_dict().values()))
+
+
+def test_fine_tuning_another_architecture_is_a_clear_error(tmp_path, speechlike, write_audio,
+                                                           tiny_arch):
+    table = _twin_manifest(tmp_path, speechlike, write_audio)
+    start = tmp_path / "start.safetensors"
+    training.train(table, str(start), TrainConfig(epochs=1, batch_size=4, val_fraction=0.5,
+                                                  seed=3, arch=tiny_arch), log=lambda _: None)
+    config = TrainConfig(epochs=1, val_fraction=0.5, seed=3, init=str(start),
+                         arch=dict(tiny_arch, head="one-class"))
+    with pytest.raises(ValueError, match="another architecture"):
+        training.train(table, str(tmp_path / "tuned.safetensors"), config, log=lambda _: None)
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="cannot start from"):
+        training.train(table, str(tmp_path / "tuned.safetensors"),
+                       TrainConfig(epochs=1, init=str(broken), arch=tiny_arch),
+                       log=lambda _: None)
