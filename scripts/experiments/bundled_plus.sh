@@ -17,11 +17,14 @@ WORK=${WORK:-work}
 FSCAN=${FSCAN:-fscan}
 SEED=${SEED:-0}
 EPOCHS=${EPOCHS:-20}  # fewer for a replicate short of time
+# more `fscan train` options, e.g. "--init models/lcnn.safetensors --learning-rate 3e-4"
+# (fine-tune the bundled model instead of training from scratch)
+TRAIN_OPTIONS=${TRAIN_OPTIONS:-}
 
 python3 scripts/combine_manifests.py "$WORK/dataset/MANIFEST_$NAME.csv" \
     "$WORK/dataset/MANIFEST_notts.csv" "$EXTRA"
 $FSCAN train "$WORK/dataset/MANIFEST_$NAME.csv" --out "$WORK/models/$NAME.safetensors" \
     --epochs "$EPOCHS" --patience 5 --augment-copies 1 --seed "$SEED" --jobs 2 \
-    --cache-dir "$WORK/cache"
+    --cache-dir "$WORK/cache" $TRAIN_OPTIONS
 $FSCAN evaluate "$SHARED/eval_public/MANIFEST.csv" --model "$WORK/models/$NAME.safetensors" \
     --out-dir "$WORK/eval_$NAME" --jobs 2 --quiet
