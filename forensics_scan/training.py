@@ -474,9 +474,7 @@ def train(table, out_path: str, config: TrainConfig = TrainConfig(), jobs: int =
                         **metrics})
         log(f"epoch   0  (starting weights)  val segment EER {metrics['segment_eer']:.2%}"
             f"  file EER {metrics['file_eer']:.2%}  file AUC {metrics['file_auc']:.4f}")
-        best = {"key": (metrics["file_eer"], metrics["segment_eer"], -metrics["file_auc"]),
-                "epoch": 0, "metrics": metrics,
-                "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+        best = _kept_epoch(0, metrics, model)
     try:
         for epoch in range(1, config.epochs + 1):
             if epoch == config.average_from:
@@ -491,10 +489,9 @@ def train(table, out_path: str, config: TrainConfig = TrainConfig(), jobs: int =
             log(f"epoch {epoch:3d}  loss {loss:.4f}  val segment EER {metrics['segment_eer']:.2%}"
                 f"  file EER {metrics['file_eer']:.2%}  file AUC {metrics['file_auc']:.4f}"
                 f"{'  (average)' if average is not None else ''}  ({record['elapsed_s']:.0f} s)")
-            key = (metrics["file_eer"], metrics["segment_eer"], -metrics["file_auc"])
-            if best is None or key < best["key"]:
-                best = {"key": key, "epoch": epoch, "metrics": metrics,
-                        "state": {k: v.detach().clone() for k, v in judged.state_dict().items()}}
+            candidate = _kept_epoch(epoch, metrics, judged)
+            if best is None or candidate["key"] < best["key"]:
+                best = candidate
                 save()
             elif epoch - best["epoch"] >= config.patience:
                 log(f"early stop: no improvement for {config.patience} epochs")
@@ -507,6 +504,14 @@ def train(table, out_path: str, config: TrainConfig = TrainConfig(), jobs: int =
     log(f"saved {out_path}: best epoch {best['epoch']}, validation file EER "
         f"{best['metrics']['file_eer']:.2%}, threshold {best['metrics']['file_threshold']:.4f}")
     return summary
+
+
+def _kept_epoch(epoch: int, metrics: dict, model) -> dict:
+    """An epoch as training keeps its best: the figures it is ranked by (file EER, then
+    segment EER, then AUC), and a copy of its weights."""
+    return {"key": (metrics["file_eer"], metrics["segment_eer"], -metrics["file_auc"]),
+            "epoch": epoch, "metrics": metrics,
+            "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
 
 
 def starting_model(config: TrainConfig, log: Log = print):
