@@ -472,8 +472,7 @@ def train(table, out_path: str, config: TrainConfig = TrainConfig(), jobs: int =
         metrics = validation_metrics(evaluate_segments(model, val_set), val_set)
         history.append({"epoch": 0, "train_loss": None, "averaged": False, "elapsed_s": 0.0,
                         **metrics})
-        log(f"epoch   0  (starting weights)  val segment EER {metrics['segment_eer']:.2%}"
-            f"  file EER {metrics['file_eer']:.2%}  file AUC {metrics['file_auc']:.4f}")
+        log(f"epoch   0  (starting weights)  {_validation_figures(metrics)}")
         best = _kept_epoch(0, metrics, model)
     try:
         for epoch in range(1, config.epochs + 1):
@@ -486,8 +485,7 @@ def train(table, out_path: str, config: TrainConfig = TrainConfig(), jobs: int =
             record = {"epoch": epoch, "train_loss": loss, "averaged": average is not None,
                       "elapsed_s": round(time.time() - started, 1), **metrics}
             history.append(record)
-            log(f"epoch {epoch:3d}  loss {loss:.4f}  val segment EER {metrics['segment_eer']:.2%}"
-                f"  file EER {metrics['file_eer']:.2%}  file AUC {metrics['file_auc']:.4f}"
+            log(f"epoch {epoch:3d}  loss {loss:.4f}  {_validation_figures(metrics)}"
                 f"{'  (average)' if average is not None else ''}  ({record['elapsed_s']:.0f} s)")
             candidate = _kept_epoch(epoch, metrics, judged)
             if best is None or candidate["key"] < best["key"]:
@@ -504,6 +502,12 @@ def train(table, out_path: str, config: TrainConfig = TrainConfig(), jobs: int =
     log(f"saved {out_path}: best epoch {best['epoch']}, validation file EER "
         f"{best['metrics']['file_eer']:.2%}, threshold {best['metrics']['file_threshold']:.4f}")
     return summary
+
+
+def _validation_figures(metrics: dict) -> str:
+    """An epoch's validation figures as the training log shows them."""
+    return (f"val segment EER {metrics['segment_eer']:.2%}  file EER {metrics['file_eer']:.2%}"
+            f"  file AUC {metrics['file_auc']:.4f}")
 
 
 def _kept_epoch(epoch: int, metrics: dict, model) -> dict:
