@@ -20,6 +20,7 @@ from . import __version__
 
 SEGMENT_SECONDS = 5.0  # mirrors audio.SEGMENT_SECONDS; checked by a test, kept here for speed
 MIN_SAMPLE_RATE = 4000  # mirrors audio.MIN_SAMPLE_RATE, likewise
+_DEFAULT_WIDTHS = "8,16,24,32,32"  # mirrors model.DEFAULT_ARCH's stem and blocks, likewise
 
 EXIT_CLEAN, EXIT_FLAGGED, EXIT_USAGE = 0, 1, 2
 
@@ -304,6 +305,10 @@ def _stream_sink(output_format: str, threshold: float):
 @click.option("--band-norm", is_flag=True,
               help="Subtract each Mel band's mean over the segment before the LCNN, so the "
                    "long-term spectrum (channel, voice timbre) cannot carry the label.")
+@click.option("--widths", default=_DEFAULT_WIDTHS, show_default=True, metavar="STEM,B1,B2,B3,B4",
+              help="Channels kept by the LCNN's stem and each of its four blocks. Later "
+                   "blocks run on pooled maps, so widening them is cheap: 8,24,48,64,64 has "
+                   "3x the parameters for about 1.4x the model's time.")
 @click.option("--init", "init_path", type=click.Path(exists=True, dir_okay=False),
               help="Start from this checkpoint's weights (fine-tuning), e.g. the bundled "
                    "models/lcnn.safetensors; they are validated first, as epoch 0, and kept "
@@ -315,7 +320,7 @@ def _stream_sink(output_format: str, threshold: float):
               help="Keep extracted training features here between runs.")
 def train(data, out_path, epochs, batch_size, learning_rate, patience, val_fraction,
           augment_copies, channels, twin_weight, sam_rho, system_weight, corpus_balance,
-          average_from, head, band_norm, init_path, seed, jobs, cache_dir):
+          average_from, head, band_norm, widths, init_path, seed, jobs, cache_dir):
     """Train the LCNN on labelled DATA: folders with real/ and fake/, or CSV manifests.
 
     Manifests have columns path,label[,system,group]; 'group' (speaker or source) keeps
@@ -334,7 +339,7 @@ def train(data, out_path, epochs, batch_size, learning_rate, patience, val_fract
                              twin_weight=twin_weight, sam_rho=sam_rho,
                              system_weight=system_weight, corpus_balance=corpus_balance,
                              average_from=average_from, seed=seed,
-                             arch=_arch_options(head, band_norm), init=init_path or "")
+                             arch=_arch_options(head, band_norm, widths), init=init_path or "")
         run_training(table, out_path, config, jobs=jobs, cache_dir=cache_dir,
                      command=_command_line(), log=lambda line: click.echo(line, err=True))
     except ValueError as error:
@@ -606,11 +611,23 @@ def _exit_code(report, fail_on: str) -> int:
     return EXIT_FLAGGED if failing[fail_on] else EXIT_CLEAN
 
 
-def _arch_options(head: str, band_norm: bool) -> dict:
-    """Architecture settings that differ from model.DEFAULT_ARCH (an empty dict: none)."""
+def _arch_options(head: str, band_norm: bool, widths: str = _DEFAULT_WIDTHS) -> dict:
+    """Architecture settings that differ from model.DEFAULT_ARCH (an empty dict: none).
+
+    Raises ValueError when ``widths`` is not five positive integers.
+    """
     arch = {} if head == "linear" else {"head": head}
     if band_norm:
         arch["band_norm"] = True
+    if widths != _DEFAULT_WIDTHS:
+        try:
+            stem, *blocks = [int(width) for width in widths.split(",")]
+        except ValueError:
+            stem, blocks = 0, []
+        if stem < 1 or len(blocks) != 4 or min(blocks) < 1:
+            raise ValueError(f"--widths {widths!r}: give five positive whole numbers, the "
+                             f"stem's channels and each block's, e.g. {_DEFAULT_WIDTHS}")
+        arch.update(stem=stem, blocks=blocks)
     return arch
 
 

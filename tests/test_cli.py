@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from forensics_scan import audio
-from forensics_scan.cli import MIN_SAMPLE_RATE, SEGMENT_SECONDS, main
+from forensics_scan.cli import _DEFAULT_WIDTHS, MIN_SAMPLE_RATE, SEGMENT_SECONDS, main
 
 FILE_COLUMNS = ["path", "status", "verdict", "score", "duration_s", "n_segments",
                 "max_segment_score", "error"]
@@ -42,6 +42,12 @@ def read_csv(path):
 def test_segment_length_in_cli_matches_audio_module():
     assert SEGMENT_SECONDS == audio.SEGMENT_SECONDS
     assert MIN_SAMPLE_RATE == audio.MIN_SAMPLE_RATE
+
+
+def test_default_widths_in_cli_match_the_model():
+    from forensics_scan.model import DEFAULT_ARCH
+
+    assert _DEFAULT_WIDTHS == ",".join(map(str, [DEFAULT_ARCH["stem"], *DEFAULT_ARCH["blocks"]]))
 
 
 def test_a_link_to_a_scanned_file_gets_its_own_row(corpus, tiny_checkpoint, tmp_path):
@@ -236,11 +242,21 @@ def train_with(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("options, arch", [((), {}),
                                            (("--head", "one-class"), {"head": "one-class"}),
-                                           (("--band-norm",), {"band_norm": True})])
+                                           (("--band-norm",), {"band_norm": True}),
+                                           (("--widths", _DEFAULT_WIDTHS), {}),
+                                           (("--widths", "8,24,48,64,64"),
+                                            {"stem": 8, "blocks": [24, 48, 64, 64]})])
 def test_train_passes_architecture_options_to_the_model(train_with, options, arch):
     code, output, config = train_with(*options)
     assert code == 0, output
     assert config.arch == arch
+
+
+@pytest.mark.parametrize("widths", ["8,24,48", "8,24,48,64,64,64", "8,a,48,64,64",
+                                    "0,24,48,64,64", "8,24,-48,64,64", ""])
+def test_train_refuses_widths_that_are_not_five_positive_numbers(train_with, widths):
+    code, output, config = train_with("--widths", widths)
+    assert code == 2 and "--widths" in output and config is None
 
 
 @pytest.mark.parametrize("option, field", [("--sam-rho", "sam_rho"),
