@@ -438,22 +438,7 @@ def train(table, out_path: str, config: TrainConfig = TrainConfig(), jobs: int =
             f"({', '.join(task.classes)}), weight {config.system_weight}")
     optimiser = torch.optim.Adam(parameters, lr=config.learning_rate,
                                  weight_decay=config.weight_decay)
-    margin = logit_margin(model.arch)  # 0 = plain BCE; > 0 = OC-softmax (model.OneClassHead)
-    if config.corpus_balance:
-        weights = torch.from_numpy(corpus_balance_weights(table, train_set))
-        bce_each = torch.nn.BCEWithLogitsLoss(reduction="none")
-
-        def loss_fn(logits, target, rows):
-            shifted = logits - margin * (2 * target - 1)
-            return (bce_each(shifted, target) * weights[torch.from_numpy(rows)]).mean()
-    else:
-        n_fake = max(int(train_set.labels.sum()), 1)
-        pos_weight = torch.tensor((len(train_set.labels) - n_fake) / n_fake,
-                                  dtype=torch.float32)
-        bce = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
-
-        def loss_fn(logits, target, rows):
-            return bce(logits - margin * (2 * target - 1), target)
+    loss_fn = _segment_loss(table, train_set, logit_margin(model.arch), config.corpus_balance)
     generator = torch.Generator().manual_seed(config.seed)
     history: List[dict] = []
     best = average = None
@@ -546,6 +531,29 @@ def starting_model(config: TrainConfig, log: Log = print):
             f"and fraction: {split[0]}, {split[1]}): validation files may be ones it learned")
     log(f"fine-tuning from {config.init}")
     return start.model
+
+
+def _segment_loss(table, train_set: SegmentSet, margin: float,
+                  corpus_balance: bool):
+    """The loss of a batch, ``loss_fn(logits, target, rows)``: binary cross-entropy of the
+    logits moved ``margin`` towards the wrong side (0 = plain BCE; > 0 = OC-softmax, see
+    model.OneClassHead). The classes weigh the same overall or, with ``corpus_balance``,
+    inside each corpus (``rows`` index ``train_set``)."""
+    import torch
+
+    if corpus_balance:
+        weights = torch.from_numpy(corpus_balance_weights(table, train_set))
+        bce = torch.nn.BCEWithLogitsLoss(reduction="none")
+    else:
+        n_fake = max(int(train_set.labels.sum()), 1)
+        pos_weight = torch.tensor((len(train_set.labels) - n_fake) / n_fake,
+                                  dtype=torch.float32)
+        bce = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+
+    def loss_fn(logits, target, rows):
+        each = bce(logits - margin * (2 * target - 1), target)
+        return (each * weights[torch.from_numpy(rows)]).mean() if corpus_balance else each
+    return loss_fn
 
 
 def _train_epoch(model, optimiser, loss_fn, train_set: SegmentSet, config: TrainConfig,

@@ -13,7 +13,7 @@ from forensics_scan.labels import read_labelled
 from forensics_scan.model import LCNN, load_checkpoint
 from forensics_scan.training import (SegmentSet, SystemTask, TrainConfig, augment,
                                      corpus_balance_weights, extract_segments, original_rows,
-                                     sharpness_aware_gradient, twin_segments)
+                                     _segment_loss, sharpness_aware_gradient, twin_segments)
 
 
 def test_original_rows_link_twins_to_genuine_rows_only():
@@ -263,6 +263,31 @@ def test_system_classification_trains_and_keeps_only_the_lcnn(tmp_path, speechli
 
 
 # --- corpus balance ----------------------------------------------------------------------
+
+def test_the_segment_loss_balances_classes_moves_logits_by_the_margin_and_weighs_corpora():
+    import torch
+
+    table = pd.DataFrame({"group": ["fsdd:a", "ocean:b"]})
+    # fsdd: 1 synthetic + 2 genuine segments; ocean: 1 genuine, 1 synthetic
+    labels = np.array([1, 0, 0, 0, 1])
+    segments = SegmentSet(np.zeros((5, 1, 1)), labels, np.array([0, 0, 0, 1, 1]), np.zeros(5))
+    rows = np.array([0, 1])  # a synthetic and a genuine fsdd segment, both at logit 0
+    logits, target = torch.zeros(2), torch.tensor([1.0, 0.0])
+    log2 = np.log(2.0)
+
+    plain = _segment_loss(table, segments, 0.0, False)
+    # 3 genuine : 2 synthetic -> the synthetic term weighs 1.5
+    assert float(plain(logits, target, rows)) == pytest.approx((1.5 * log2 + log2) / 2)
+    # a margin moves each logit towards the wrong side: the synthetic one to -1
+    shifted = _segment_loss(table, segments, 1.0, False)(logits[:1], target[:1], rows[:1])
+    assert float(shifted) == pytest.approx(1.5 * np.log1p(np.e))
+
+    weights = corpus_balance_weights(table, segments)  # fsdd: synthetic 1.5, genuine 0.75
+    assert weights[0] == pytest.approx(2 * weights[1])
+    balanced = _segment_loss(table, segments, 0.0, True)
+    assert float(balanced(logits, target, rows)) == pytest.approx(
+        log2 * (weights[0] + weights[1]) / 2)
+
 
 def test_corpus_balance_evens_the_classes_inside_each_corpus():
     table = pd.DataFrame({"group": ["fsdd:jackson", "fsdd:theo", "ocean:7", "ocean:8", "solo"]})
