@@ -388,7 +388,7 @@ def train(table, out_path: str, config: TrainConfig = TrainConfig(), jobs: int =
     import torch
 
     from .augment import CHANNEL_SETS
-    from .model import logit_margin
+    from .model import count_parameters, logit_margin
 
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
@@ -402,6 +402,8 @@ def train(table, out_path: str, config: TrainConfig = TrainConfig(), jobs: int =
         raise ValueError(f"unknown channel set {config.channels!r}; "
                          f"choose from {', '.join(sorted(CHANNEL_SETS))}")
     model = starting_model(config, log)  # before the features: a bad --init fails at once
+    widths = "-".join(str(width) for width in [model.arch["stem"], *model.arch["blocks"]])
+    log(f"model: LCNN, {count_parameters(model):,} parameters (widths {widths})")
     labels = (table["label"] == "fake").astype(int).to_numpy()
     is_val = split_by_group(table["group"].tolist(), config.val_fraction, config.seed)
     for name, mask in (("train", ~is_val), ("validation", is_val)):

@@ -106,6 +106,7 @@ def test_twin_contrast_trains_and_records_its_weight(tmp_path, speechlike, write
     paired = [line for line in lines if line.startswith("twin contrast:")]
     assert paired and int(paired[0].split()[2]) > 0
     assert summary["config"]["twin_weight"] == 1.0
+    assert f"model: LCNN, {summary['parameters']:,} parameters (widths 4-4-4)" in lines
 
 
 def test_the_one_class_head_trains_and_is_recorded(tmp_path, speechlike, write_audio,
