@@ -535,26 +535,24 @@ def starting_model(config: TrainConfig, log: Log = print):
     return start.model
 
 
-def _segment_loss(table, train_set: SegmentSet, margin: float,
-                  corpus_balance: bool):
+def _segment_loss(table, train_set: SegmentSet, margin: float, corpus_balance: bool):
     """The loss of a batch, ``loss_fn(logits, target, rows)``: binary cross-entropy of the
     logits moved ``margin`` towards the wrong side (0 = plain BCE; > 0 = OC-softmax, see
-    model.OneClassHead). The classes weigh the same overall or, with ``corpus_balance``,
-    inside each corpus (``rows`` index ``train_set``)."""
+    model.OneClassHead), each segment weighted so that the classes weigh the same overall
+    or, with ``corpus_balance``, inside each corpus (``rows`` index ``train_set``)."""
     import torch
 
     if corpus_balance:
-        weights = torch.from_numpy(corpus_balance_weights(table, train_set))
-        bce = torch.nn.BCEWithLogitsLoss(reduction="none")
-    else:
+        weights = corpus_balance_weights(table, train_set)
+    else:  # a synthetic segment weighs genuine / synthetic, as BCE's pos_weight does
         n_fake = max(int(train_set.labels.sum()), 1)
-        pos_weight = torch.tensor((len(train_set.labels) - n_fake) / n_fake,
-                                  dtype=torch.float32)
-        bce = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+        weights = np.where(train_set.labels == 1, (len(train_set.labels) - n_fake) / n_fake, 1)
+    weights = torch.from_numpy(np.asarray(weights, dtype=np.float32))
+    bce = torch.nn.BCEWithLogitsLoss(reduction="none")
 
     def loss_fn(logits, target, rows):
-        each = bce(logits - margin * (2 * target - 1), target)
-        return (each * weights[torch.from_numpy(rows)]).mean() if corpus_balance else each
+        shifted = logits - margin * (2 * target - 1)
+        return (bce(shifted, target) * weights[torch.from_numpy(np.asarray(rows))]).mean()
     return loss_fn
 
 
