@@ -294,6 +294,10 @@ def _stream_sink(output_format: str, threshold: float):
 @click.option("--corpus-balance", is_flag=True,
               help="Weigh genuine and synthetic segments equally inside each corpus (the "
                    "'group' column up to ':'), so the corpus cannot predict the label.")
+@click.option("--system-balance", is_flag=True,
+              help="Weigh every synthetic system (the 'system' column) the same inside the "
+                   "synthetic class, so the systems with most clips cannot crowd out the "
+                   "rest. Not with --corpus-balance.")
 @click.option("--average-from", default=0, show_default=True, type=click.IntRange(min=0),
               metavar="EPOCH",
               help="Weight averaging: from this epoch on, validate and keep the running mean "
@@ -320,7 +324,7 @@ def _stream_sink(output_format: str, threshold: float):
               help="Keep extracted training features here between runs.")
 def train(data, out_path, epochs, batch_size, learning_rate, patience, val_fraction,
           augment_copies, channels, twin_weight, sam_rho, system_weight, corpus_balance,
-          average_from, head, band_norm, widths, init_path, seed, jobs, cache_dir):
+          system_balance, average_from, head, band_norm, widths, init_path, seed, jobs, cache_dir):
     """Train the LCNN on labelled DATA: folders with real/ and fake/, or CSV manifests.
 
     Manifests have columns path,label[,system,group]; 'group' (speaker or source) keeps
@@ -338,6 +342,7 @@ def train(data, out_path, epochs, batch_size, learning_rate, patience, val_fract
                              augment_copies=augment_copies, channels=channels,
                              twin_weight=twin_weight, sam_rho=sam_rho,
                              system_weight=system_weight, corpus_balance=corpus_balance,
+                             system_balance=system_balance,
                              average_from=average_from, seed=seed,
                              arch=_arch_options(head, band_norm, widths), init=init_path or "")
         run_training(table, out_path, config, jobs=jobs, cache_dir=cache_dir,

@@ -45,6 +45,10 @@ place of the global class balance. Twins are made of only part of each corpus, s
 weighting leaves "which corpus" predicting the label (speechocean762 has more synthetic
 than genuine clips, FSDD three genuine to one); balanced, it predicts nothing.
 
+System balance (``system_balance``, opt-in): the classes still weigh the same, and inside
+the synthetic class every system does too (``system_balance_weights``), so the systems with
+the most clips (two sets of published-HiFi-GAN twins, say) cannot crowd out the rest.
+
 Weight averaging (``average_from > 0``, opt-in; dense averaging as in SWAD, Cha et al.,
 NeurIPS 2021): from epoch ``average_from`` on, a copy of the model holds the running mean
 of the weights and batch-norm statistics after every training step since that epoch
@@ -99,6 +103,7 @@ class TrainConfig:
     sam_rho: float = 0.0  # > 0: sharpness-aware minimisation (see the module docstring)
     system_weight: float = 0.0  # > 0: system classification (see the module docstring)
     corpus_balance: bool = False  # genuine = synthetic inside each corpus (module docstring)
+    system_balance: bool = False  # every synthetic system weighs the same (module docstring)
     average_from: int = 0  # > 0: judge and keep the weight average from this epoch on
     arch: dict = field(default_factory=dict)
     init: str = ""  # a checkpoint whose weights training starts from (fine-tuning)
@@ -346,6 +351,20 @@ def corpus_balance_weights(table, data: SegmentSet) -> np.ndarray:
     return (weights / weights.mean()).astype(np.float32)
 
 
+def system_balance_weights(table, data: SegmentSet) -> np.ndarray:
+    """Loss weight of each segment of ``data``: 1 for a genuine one; for a synthetic one,
+    the genuine segments' count shared equally among the systems (the ``system`` column)
+    and then among that system's segments. The classes weigh the same, as with BCE's
+    ``pos_weight``, and so does every synthetic system."""
+    systems = table["system"].astype(str).to_numpy()[data.file_index]
+    fake = data.labels == 1
+    weights = np.ones(len(data.labels))
+    if fake.any():
+        names, which, counts = np.unique(systems[fake], return_inverse=True, return_counts=True)
+        weights[fake] = max(int(np.sum(~fake)), 1) / (len(names) * counts[which])
+    return weights.astype(np.float32)
+
+
 def evaluate_segments(model, data: SegmentSet, batch_size: int = 128) -> np.ndarray:
     """Probabilities for every segment in ``data``."""
     import torch
@@ -398,6 +417,9 @@ def train(table, out_path: str, config: TrainConfig = TrainConfig(), jobs: int =
     if config.average_from > config.epochs:
         raise ValueError(f"--average-from {config.average_from} is after the last epoch "
                          f"({config.epochs})")
+    if config.corpus_balance and config.system_balance:
+        raise ValueError("corpus balance and system balance weigh the segments two ways; "
+                         "choose one")
     if config.channels not in CHANNEL_SETS:
         raise ValueError(f"unknown channel set {config.channels!r}; "
                          f"choose from {', '.join(sorted(CHANNEL_SETS))}")
@@ -440,7 +462,9 @@ def train(table, out_path: str, config: TrainConfig = TrainConfig(), jobs: int =
             f"({', '.join(task.classes)}), weight {config.system_weight}")
     optimiser = torch.optim.Adam(parameters, lr=config.learning_rate,
                                  weight_decay=config.weight_decay)
-    loss_fn = _segment_loss(table, train_set, logit_margin(model.arch), config.corpus_balance)
+    balance = ("corpus" if config.corpus_balance else
+               "system" if config.system_balance else "class")
+    loss_fn = _segment_loss(table, train_set, logit_margin(model.arch), balance)
     generator = torch.Generator().manual_seed(config.seed)
     history: List[dict] = []
     best = average = None
@@ -535,15 +559,19 @@ def starting_model(config: TrainConfig, log: Log = print):
     return start.model
 
 
-def _segment_loss(table, train_set: SegmentSet, margin: float, corpus_balance: bool):
+def _segment_loss(table, train_set: SegmentSet, margin: float, balance: str = "class"):
     """The loss of a batch, ``loss_fn(logits, target, rows)``: binary cross-entropy of the
     logits moved ``margin`` towards the wrong side (0 = plain BCE; > 0 = OC-softmax, see
     model.OneClassHead), each segment weighted so that the classes weigh the same overall
-    or, with ``corpus_balance``, inside each corpus (``rows`` index ``train_set``)."""
+    (``balance`` "class"), inside each corpus ("corpus", ``corpus_balance_weights``) or
+    overall with every synthetic system alike ("system", ``system_balance_weights``).
+    ``rows`` index ``train_set``."""
     import torch
 
-    if corpus_balance:
+    if balance == "corpus":
         weights = corpus_balance_weights(table, train_set)
+    elif balance == "system":
+        weights = system_balance_weights(table, train_set)
     else:  # a synthetic segment weighs genuine / synthetic, as BCE's pos_weight does
         n_fake = max(int(train_set.labels.sum()), 1)
         weights = np.where(train_set.labels == 1, (len(train_set.labels) - n_fake) / n_fake, 1)
@@ -715,6 +743,8 @@ def model_card(summary: dict, threshold: float) -> str:
         optimiser += f" with sharpness-aware minimisation (rho {config['sam_rho']})"
     if config.get("corpus_balance"):
         optimiser += ", genuine and synthetic balanced inside each corpus"
+    if config.get("system_balance"):
+        optimiser += ", every synthetic system weighted the same"
     if config.get("system_weight"):
         optimiser += (f", plus a system-classification head (cross-entropy weight "
                       f"{config['system_weight']}, not kept)")

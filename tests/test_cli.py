@@ -270,11 +270,12 @@ def test_train_passes_non_negative_loss_settings(train_with, option, field):
     assert code == 2 and option.lstrip("-") in output and config is None
 
 
-def test_train_passes_the_corpus_balance_flag(train_with):
-    for options, expected in (((), False), (("--corpus-balance",), True)):
+@pytest.mark.parametrize("flag", ["corpus_balance", "system_balance"])
+def test_train_passes_the_balance_flags(train_with, flag):
+    for options, expected in (((), False), (("--" + flag.replace("_", "-"),), True)):
         code, output, config = train_with(*options)
         assert code == 0, output
-        assert config.corpus_balance is expected
+        assert getattr(config, flag) is expected
 
 
 def test_train_passes_the_starting_checkpoint(train_with, tmp_path):

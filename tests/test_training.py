@@ -13,7 +13,8 @@ from forensics_scan.labels import read_labelled
 from forensics_scan.model import LCNN, load_checkpoint
 from forensics_scan.training import (SegmentSet, SystemTask, TrainConfig, augment,
                                      corpus_balance_weights, extract_segments, original_rows,
-                                     _segment_loss, sharpness_aware_gradient, twin_segments)
+                                     _segment_loss, sharpness_aware_gradient,
+                                     system_balance_weights, twin_segments)
 
 
 def test_original_rows_link_twins_to_genuine_rows_only():
@@ -266,8 +267,6 @@ def test_system_classification_trains_and_keeps_only_the_lcnn(tmp_path, speechli
 # --- corpus balance ----------------------------------------------------------------------
 
 def test_the_segment_loss_balances_classes_moves_logits_by_the_margin_and_weighs_corpora():
-    import torch
-
     table = pd.DataFrame({"group": ["fsdd:a", "ocean:b"]})
     # fsdd: 1 synthetic + 2 genuine segments; ocean: 1 genuine, 1 synthetic
     labels = np.array([1, 0, 0, 0, 1])
@@ -276,18 +275,46 @@ def test_the_segment_loss_balances_classes_moves_logits_by_the_margin_and_weighs
     logits, target = torch.zeros(2), torch.tensor([1.0, 0.0])
     log2 = np.log(2.0)
 
-    plain = _segment_loss(table, segments, 0.0, False)
+    plain = _segment_loss(table, segments, 0.0, "class")
     # 3 genuine : 2 synthetic -> the synthetic term weighs 1.5
     assert float(plain(logits, target, rows)) == pytest.approx((1.5 * log2 + log2) / 2)
     # a margin moves each logit towards the wrong side: the synthetic one to -1
-    shifted = _segment_loss(table, segments, 1.0, False)(logits[:1], target[:1], rows[:1])
+    shifted = _segment_loss(table, segments, 1.0, "class")(logits[:1], target[:1], rows[:1])
     assert float(shifted) == pytest.approx(1.5 * np.log1p(np.e))
 
     weights = corpus_balance_weights(table, segments)  # fsdd: synthetic 1.5, genuine 0.75
     assert weights[0] == pytest.approx(2 * weights[1])
-    balanced = _segment_loss(table, segments, 0.0, True)
+    balanced = _segment_loss(table, segments, 0.0, "corpus")
     assert float(balanced(logits, target, rows)) == pytest.approx(
         log2 * (weights[0] + weights[1]) / 2)
+
+
+def test_system_balance_weighs_every_synthetic_system_alike_and_the_classes_alike():
+    table = pd.DataFrame({"system": ["bonafide", "bonafide", "hifigan", "hifigan", "world"]})
+    # 4 genuine segments; hifigan: 6 synthetic segments, world: 2
+    file_index = np.array([0, 0, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4])
+    labels = (file_index >= 2).astype(int)
+    segments = SegmentSet(np.zeros((12, 1, 1)), labels, file_index, np.zeros(12))
+    weights = system_balance_weights(table, segments)
+
+    assert weights[:4].tolist() == pytest.approx([1.0] * 4)
+    assert weights[4:10].sum() == pytest.approx(2.0) and weights[10:].sum() == pytest.approx(2.0)
+    assert weights[10] == pytest.approx(3 * weights[4])  # world's 2 segments weigh hifigan's 6
+    one_system = segments.subset(file_index <= 3)  # hifigan alone: BCE's pos_weight, 4 / 6
+    assert system_balance_weights(table, one_system)[4:].tolist() == pytest.approx([4 / 6] * 6)
+
+    loss = _segment_loss(table, segments, 0.0, "system")
+    target = torch.tensor([1.0, 1.0])
+    expected = np.log(2.0) * (weights[4] + weights[10]) / 2
+    assert float(loss(torch.zeros(2), target, np.array([4, 10]))) == pytest.approx(expected)
+
+
+def test_corpus_and_system_balance_together_are_refused_before_any_work(tmp_path):
+    table = pd.DataFrame({"path": ["missing.wav"], "label": ["real"], "system": ["bonafide"],
+                          "group": ["a"]})
+    config = TrainConfig(corpus_balance=True, system_balance=True)
+    with pytest.raises(ValueError, match="choose one"):
+        training.train(table, str(tmp_path / "x.safetensors"), config, log=lambda _: None)
 
 
 def test_corpus_balance_evens_the_classes_inside_each_corpus():
@@ -308,15 +335,17 @@ def test_corpus_balance_evens_the_classes_inside_each_corpus():
     assert weights[8:].tolist() == pytest.approx([1.0, 1.0])  # one class only: unchanged
 
 
-def test_corpus_balanced_training_runs_and_is_recorded(tmp_path, speechlike, write_audio,
-                                                       tiny_arch):
+@pytest.mark.parametrize("flag, card", [("corpus_balance", "balanced inside each corpus"),
+                                        ("system_balance", "every synthetic system weighted")])
+def test_balanced_training_runs_and_is_recorded(tmp_path, speechlike, write_audio, tiny_arch,
+                                                flag, card):
     table = _twin_manifest(tmp_path, speechlike, write_audio)
-    config = TrainConfig(epochs=1, batch_size=4, val_fraction=0.5, seed=3,
-                         corpus_balance=True, arch=tiny_arch)
+    config = TrainConfig(epochs=1, batch_size=4, val_fraction=0.5, seed=3, arch=tiny_arch,
+                         **{flag: True})
     summary = training.train(table, str(tmp_path / "model.safetensors"), config,
                              log=lambda _: None)
-    assert summary["config"]["corpus_balance"] is True
-    assert "balanced inside each corpus" in (tmp_path / "model.card.md").read_text()
+    assert summary["config"][flag] is True
+    assert card in (tmp_path / "model.card.md").read_text()
     assert np.isfinite(summary["validation"]["file_eer"])
 
 
