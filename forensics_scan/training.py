@@ -356,9 +356,14 @@ def system_balance_weights(table, data: SegmentSet) -> np.ndarray:
     the genuine segments' count shared equally among the systems (the ``system`` column)
     and then among that system's segments. The classes weigh the same, as with BCE's
     ``pos_weight``, and so does every synthetic system."""
-    systems = table["system"].astype(str).to_numpy()[data.file_index]
-    fake = data.labels == 1
-    weights = np.ones(len(data.labels))
+    return _class_weights(data.labels, table["system"].astype(str).to_numpy()[data.file_index])
+
+
+def _class_weights(labels: np.ndarray, systems: np.ndarray) -> np.ndarray:
+    """1 per genuine segment; the genuine count shared equally among the ``systems`` of
+    the synthetic segments, then among each system's segments."""
+    fake = labels == 1
+    weights = np.ones(len(labels))
     if fake.any():
         names, which, counts = np.unique(systems[fake], return_inverse=True, return_counts=True)
         weights[fake] = max(int(np.sum(~fake)), 1) / (len(names) * counts[which])
@@ -572,10 +577,9 @@ def _segment_loss(table, train_set: SegmentSet, margin: float, balance: str = "c
         weights = corpus_balance_weights(table, train_set)
     elif balance == "system":
         weights = system_balance_weights(table, train_set)
-    else:  # a synthetic segment weighs genuine / synthetic, as BCE's pos_weight does
-        n_fake = max(int(train_set.labels.sum()), 1)
-        weights = np.where(train_set.labels == 1, (len(train_set.labels) - n_fake) / n_fake, 1)
-    weights = torch.from_numpy(np.asarray(weights, dtype=np.float32))
+    else:  # one synthetic "system": a synthetic segment weighs genuine / synthetic (pos_weight)
+        weights = _class_weights(train_set.labels, np.zeros(len(train_set.labels)))
+    weights = torch.from_numpy(weights)
     bce = torch.nn.BCEWithLogitsLoss(reduction="none")
 
     def loss_fn(logits, target, rows):
