@@ -467,6 +467,30 @@ def calibrate(data, model_path, out_path, max_false_alarm, split, jobs, quiet):
 
 
 @main.command()
+@click.argument("models", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="Ensemble checkpoint to write.")
+def ensemble(models, out_path):
+    """Join two or more checkpoints into one that averages their logits.
+
+    The new checkpoint's threshold is a placeholder (0.5): set it with `fscan calibrate`
+    on data none of the members was evaluated on.
+    """
+    from .model import ModelError, count_parameters, save_ensemble
+
+    try:
+        model = save_ensemble(models, out_path, command=_command_line())
+    except ModelError as error:
+        _fail(str(error))
+    except OSError as error:
+        _fail(f"cannot write {out_path}: {error.strerror or error}")
+    click.echo(f"wrote {out_path}: {len(model.members)} LCNNs, "
+               f"{count_parameters(model):,} parameters; threshold 0.5 is a placeholder, "
+               f"set it next: fscan calibrate DATA --model {out_path} --out {out_path} "
+               f"[--split validation] --max-false-alarm 0.05")
+
+
+@main.command()
 @click.option("--model", "model_path", type=click.Path(dir_okay=False),
               help="Checkpoint to export (default: the bundled LCNN).")
 @click.option("--onnx", "onnx_path", type=click.Path(dir_okay=False), help="Write ONNX here.")

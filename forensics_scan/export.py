@@ -44,7 +44,10 @@ class _Probability(nn.Module):
 
 
 def min_frames(arch: dict) -> int:
-    """Fewest frames the LCNN accepts: one frame must survive every time pooling."""
+    """Fewest frames the model accepts: one frame must survive every time pooling (of
+    every member, for an ensemble)."""
+    if "members" in arch:
+        return max(min_frames(member) for member in arch["members"])
     return 2 ** (1 + sum(bool(pool) for pool in arch["pool"]))
 
 

@@ -17,7 +17,7 @@ training provenance. Nothing in it is ever executed on load.
 
 import json
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 from torch import nn
@@ -163,11 +163,41 @@ class LCNN(nn.Module):
         return torch.cat([x.mean(dim=3), x.amax(dim=3)], dim=1).flatten(1)
 
 
+class LCNNEnsemble(nn.Module):
+    """Several LCNNs that score the same features; the logit is the mean of theirs.
+
+    ``arch`` is ``{"members": [member arch, ...]}``. Models trained on different data
+    learn different cues (the model card's ablation: one trained with neural-vocoder twins
+    catches those and loses the classical vocoders, the other the reverse); averaging
+    their logits keeps both, at the cost of running every member. Input and output are
+    the LCNN's, so the scanner, calibration and the exports need nothing else.
+    """
+
+    def __init__(self, arch: dict):
+        super().__init__()
+        members = arch.get("members")
+        if not isinstance(members, list) or len(members) < 2:
+            raise ValueError("arch: an ensemble needs a list of at least two 'members'")
+        self.members = nn.ModuleList([LCNN(member) for member in members])
+        self.arch = {"members": [member.arch for member in self.members]}
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        logits = []
+        for member in self.members:  # a loop, as TorchScript wants for a ModuleList
+            logits.append(member(features))
+        return torch.stack(logits).mean(dim=0)
+
+
+def build_model(arch: dict) -> nn.Module:
+    """The model ``arch`` describes: an ``LCNNEnsemble`` if it lists members, else an LCNN."""
+    return LCNNEnsemble(arch) if "members" in arch else LCNN(arch)
+
+
 @dataclass
 class Detector:
     """A loaded model with everything its checkpoint says about itself."""
 
-    model: LCNN
+    model: nn.Module  # LCNN or LCNNEnsemble
     threshold: float
     metadata: dict
     sha256: str
@@ -181,7 +211,7 @@ class Detector:
         return torch.sigmoid(self.model(batch))
 
 
-def save_checkpoint(path: str, model: LCNN, threshold: float, provenance: dict) -> None:
+def save_checkpoint(path: str, model: nn.Module, threshold: float, provenance: dict) -> None:
     """Write ``model`` as a safetensors checkpoint with its metadata."""
     from safetensors.torch import save_file
 
@@ -203,7 +233,7 @@ def load_checkpoint(path: str) -> Detector:
     ------
     ModelError
         If ``checkpoint.read_checkpoint_info`` refuses the file, or its tensors do not
-        fit the LCNN architecture or hold NaN/infinite values.
+        fit the architecture it names or hold NaN/infinite values.
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -217,13 +247,59 @@ def load_checkpoint(path: str) -> Detector:
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise ModelError(f"{path} is damaged: {name} holds NaN or infinite values")
     try:
-        model = LCNN(info.metadata["arch"])
+        model = build_model(info.metadata["arch"])
         model.load_state_dict(state)
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
-        raise ModelError(f"{path} does not match the LCNN architecture: {error}") from error
+        raise ModelError(f"{path} does not match its architecture: {error}") from error
     model.eval()
     return Detector(model=model, threshold=info.threshold, metadata=info.metadata,
                     sha256=info.sha256, path=str(path), frontend=info.metadata["frontend"])
+
+
+def save_ensemble(member_paths: Sequence[str], out_path: str, command: str = "") -> nn.Module:
+    """Write one checkpoint whose logit is the mean of the checkpoints at ``member_paths``.
+
+    Members that are ensembles themselves are unpacked. The threshold is a placeholder
+    (0.5, a mean logit of 0) until ``fscan calibrate`` sets it: the members' thresholds
+    say nothing about their mean. When every member was trained with the same validation
+    split (``val_fraction`` and ``seed``), the ensemble records it, so
+    ``fscan calibrate --split validation`` works on the ensemble as on its members.
+
+    Raises
+    ------
+    ModelError
+        If a member cannot be loaded, fewer than two members are given, or one
+        checkpoint is given twice.
+    """
+    if len(member_paths) < 2:
+        raise ModelError("an ensemble needs at least two checkpoints")
+    detectors = [load_checkpoint(path) for path in member_paths]
+    if len({detector.sha256 for detector in detectors}) < len(detectors):
+        raise ModelError("the same checkpoint is given twice; an ensemble of one model "
+                         "is that model")
+    models = []
+    for detector in detectors:
+        is_ensemble = isinstance(detector.model, LCNNEnsemble)
+        models.extend(detector.model.members if is_ensemble else [detector.model])
+    ensemble = LCNNEnsemble({"members": [model.arch for model in models]})
+    for target, source in zip(ensemble.members, models):
+        target.load_state_dict(source.state_dict())
+    provenances = [detector.metadata.get("provenance", {}) for detector in detectors]
+    splits = [{key: provenance.get("config", {}).get(key) for key in ("val_fraction", "seed")}
+              for provenance in provenances]
+    provenance = {
+        "kind": "ensemble: mean of the members' logits",
+        "members": [{"path": detector.path, "sha256": detector.sha256,
+                     "threshold": detector.threshold, "provenance": provenance}
+                    for detector, provenance in zip(detectors, provenances)],
+        "trained_at": max(provenance.get("trained_at", "") for provenance in provenances),
+        "command": command,
+        "threshold": "placeholder 0.5 until fscan calibrate sets it",
+    }
+    if all(split == splits[0] for split in splits) and None not in splits[0].values():
+        provenance["config"] = splits[0]
+    save_checkpoint(out_path, ensemble.eval(), 0.5, provenance)
+    return ensemble
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -192,6 +192,33 @@ def test_terminal_summary_names_flagged_files(corpus, tiny_checkpoint):
     assert "long.wav" in result.output and "broken.mp3" in result.output
 
 
+def test_ensemble_joins_checkpoints_and_asks_for_calibration(tmp_path, tiny_checkpoint,
+                                                              tiny_arch):
+    import torch
+
+    from forensics_scan.model import LCNN, load_checkpoint, save_checkpoint
+
+    torch.manual_seed(1)
+    other = str(tmp_path / "other.safetensors")
+    save_checkpoint(other, LCNN(tiny_arch).eval(), 0.5, {"test": True})
+    out = tmp_path / "pair.safetensors"
+
+    result = run("ensemble", tiny_checkpoint, other, "--out", out)
+
+    assert result.exit_code == 0, result.output
+    assert "2 LCNNs" in result.output and "fscan calibrate" in result.output
+    assert len(load_checkpoint(str(out)).model.members) == 2
+
+
+def test_ensemble_of_one_checkpoint_is_refused(tmp_path, tiny_checkpoint):
+    result = CliRunner().invoke(main, ["ensemble", tiny_checkpoint, "--out",
+                                       str(tmp_path / "one.safetensors")])
+
+    assert result.exit_code == 2
+    assert "at least two checkpoints" in result.output
+    assert not (tmp_path / "one.safetensors").exists()
+
+
 def test_train_evaluate_export_round_trip(tmp_path, speechlike, write_audio):
     """A two-epoch run on a toy problem writes a checkpoint the scanner accepts."""
     data = tmp_path / "data"

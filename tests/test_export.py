@@ -7,20 +7,26 @@ import numpy as np
 import pytest
 import torch
 
-from forensics_scan.export import ExportError, export_onnx, export_torchscript
+from forensics_scan.export import ExportError, export_onnx, export_torchscript, min_frames
 from forensics_scan.features import N_FRAMES, N_MELS, frontend_config
-from forensics_scan.model import LCNN, load_checkpoint, save_checkpoint
+from forensics_scan.model import build_model, load_checkpoint, save_checkpoint
 
 THRESHOLD = 0.37
 ARCH = {"stem": 4, "blocks": [4, 4], "pool": [True, True]}
 
 
+# an ensemble's members differ in depth, so the shortest accepted input is the deeper one's
+ENSEMBLE = {"members": [ARCH, dict(ARCH, head="one-class", blocks=[4, 4, 4],
+                                   pool=[True, True, True])]}
+
+
 @pytest.fixture(scope="module", params=[{"head": "linear"}, {"head": "one-class"},
-                                        {"band_norm": True}], ids=["linear", "one-class",
-                                                                   "band-norm"])
+                                        {"band_norm": True}, ENSEMBLE],
+                ids=["linear", "one-class", "band-norm", "ensemble"])
 def detector(tmp_path_factory, request):
     torch.manual_seed(0)
-    model = LCNN(dict(ARCH, **request.param))
+    model = build_model(request.param if "members" in request.param
+                        else dict(ARCH, **request.param))
     with torch.no_grad():  # non-trivial batch-norm statistics, so eval mode matters
         for module in model.modules():
             if isinstance(module, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
@@ -37,6 +43,11 @@ def features(batch, frames, seed=1):
 
 # shapes other than the ones export checks itself: the axes must really be dynamic
 SHAPES = [(4, N_FRAMES), (1, 123), (2, 2 * N_FRAMES)]
+
+
+def test_an_ensemble_needs_the_frames_of_its_deepest_member():
+    assert min_frames(ARCH) == 2 ** 3
+    assert min_frames(ENSEMBLE) == 2 ** 4
 
 
 def test_torchscript_matches_the_checkpoint(detector, tmp_path):
@@ -78,7 +89,7 @@ def test_onnx_matches_the_checkpoint_and_carries_its_metadata(detector, tmp_path
     assert json.loads(props["fscan.frontend"]) == frontend_config()
     with open(detector.path, "rb") as handle:
         assert props["fscan.source_sha256"] == hashlib.sha256(handle.read()).hexdigest()
-    assert json.loads(props["fscan.arch"])["blocks"] == ARCH["blocks"]
+    assert json.loads(props["fscan.arch"]) == detector.model.arch
 
 
 def test_an_export_that_disagrees_is_refused_and_removed(detector, tmp_path, monkeypatch):

@@ -10,9 +10,10 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from forensics_scan.features import N_FRAMES, N_MELS
-from forensics_scan.model import (BUNDLED_NAME, LCNN, ONE_CLASS, MaxFeatureMap, ModelError,
-                                  OneClassHead, bundled_model_path, count_parameters,
-                                  load_checkpoint, logit_margin, save_checkpoint)
+from forensics_scan.model import (BUNDLED_NAME, LCNN, ONE_CLASS, LCNNEnsemble, MaxFeatureMap,
+                                  ModelError, OneClassHead, bundled_model_path,
+                                  count_parameters, load_checkpoint, logit_margin,
+                                  save_checkpoint, save_ensemble)
 
 
 def _features(batch, frames=N_FRAMES, seed=0):
@@ -273,6 +274,99 @@ def test_malicious_pickle_never_runs(tmp_path, writer):
     with pytest.raises(ModelError):
         load_checkpoint(path)
     assert not os.path.exists(marker)
+
+
+# --- ensembles ---------------------------------------------------------------------------
+
+def _member(tmp_path, tiny_arch, seed, config=None, **arch):
+    """A random tiny LCNN saved with ``provenance.config = config``; returns its path."""
+    torch.manual_seed(seed)
+    path = str(tmp_path / f"member{seed}.safetensors")
+    provenance = {"config": config or {"val_fraction": 0.15, "seed": 0},
+                  "trained_at": f"2026-01-0{seed}T00:00:00Z"}
+    save_checkpoint(path, LCNN(dict(tiny_arch, **arch)).eval(), 0.7, provenance)
+    return path
+
+
+def test_an_ensemble_scores_the_mean_of_its_members_logits(tmp_path, tiny_arch):
+    paths = [_member(tmp_path, tiny_arch, 1), _member(tmp_path, tiny_arch, 2, head="one-class")]
+    members = [load_checkpoint(path).model for path in paths]
+    out = str(tmp_path / "ensemble.safetensors")
+
+    save_ensemble(paths, out, command="fscan ensemble a b")
+    detector = load_checkpoint(out)
+
+    features = _features(3)
+    with torch.no_grad():
+        expected = torch.sigmoid((members[0](features) + members[1](features)) / 2)
+    assert isinstance(detector.model, LCNNEnsemble)
+    torch.testing.assert_close(detector.score(features), expected)
+    # a placeholder until calibrated; the members' own thresholds (0.7) are not it
+    assert detector.threshold == 0.5
+    assert count_parameters(detector.model) == sum(map(count_parameters, members))
+
+
+def test_an_ensemble_records_its_members_and_their_common_split(tmp_path, tiny_arch):
+    paths = [_member(tmp_path, tiny_arch, 1), _member(tmp_path, tiny_arch, 2)]
+    out = str(tmp_path / "ensemble.safetensors")
+
+    save_ensemble(paths, out, command="fscan ensemble a b")
+    provenance = load_checkpoint(out).metadata["provenance"]
+
+    assert [member["sha256"] for member in provenance["members"]] == [
+        load_checkpoint(path).sha256 for path in paths]
+    assert provenance["config"] == {"val_fraction": 0.15, "seed": 0}  # calibrate --split works
+    assert provenance["trained_at"] == "2026-01-02T00:00:00Z"  # the newest member
+    assert provenance["command"] == "fscan ensemble a b"
+
+
+def test_members_with_different_splits_leave_the_split_unrecorded(tmp_path, tiny_arch):
+    paths = [_member(tmp_path, tiny_arch, 1),
+             _member(tmp_path, tiny_arch, 2, config={"val_fraction": 0.15, "seed": 1})]
+    out = str(tmp_path / "ensemble.safetensors")
+
+    save_ensemble(paths, out)
+
+    assert "config" not in load_checkpoint(out).metadata["provenance"]
+
+
+def test_an_ensemble_member_that_is_an_ensemble_is_unpacked(tmp_path, tiny_arch):
+    pair = str(tmp_path / "pair.safetensors")
+    save_ensemble([_member(tmp_path, tiny_arch, 1), _member(tmp_path, tiny_arch, 2)], pair)
+    out = str(tmp_path / "three.safetensors")
+
+    save_ensemble([pair, _member(tmp_path, tiny_arch, 3, blocks=[4, 4], pool=[True, False])],
+                  out)
+
+    model = load_checkpoint(out).model
+    assert len(model.members) == 3
+    assert model.members[2].arch["blocks"] == [4, 4]
+
+
+def test_an_ensemble_needs_two_different_checkpoints(tmp_path, tiny_arch):
+    path = _member(tmp_path, tiny_arch, 1)
+    out = str(tmp_path / "ensemble.safetensors")
+
+    with pytest.raises(ModelError, match="at least two"):
+        save_ensemble([path], out)
+    with pytest.raises(ModelError, match="twice"):
+        save_ensemble([path, path], out)
+    with pytest.raises(ValueError, match="at least two"):
+        LCNNEnsemble({"members": [tiny_arch]})
+    assert not os.path.exists(out)
+
+
+def test_an_ensemble_checkpoint_with_a_missing_member_is_refused(tmp_path, tiny_arch):
+    out = str(tmp_path / "ensemble.safetensors")
+    save_ensemble([_member(tmp_path, tiny_arch, 1), _member(tmp_path, tiny_arch, 2)], out)
+
+    def drop_second_member(state):
+        for name in [name for name in state if name.startswith("members.1.")]:
+            del state[name]
+
+    damaged = _rewrite(out, tmp_path / "damaged.safetensors", edit_state=drop_second_member)
+    with pytest.raises(ModelError, match="does not match its architecture"):
+        load_checkpoint(damaged)
 
 
 def test_missing_checkpoint_is_a_model_error(tmp_path):
