@@ -335,6 +335,9 @@ def train(data, out_path, epochs, batch_size, learning_rate, patience, val_fract
     from .labels import read_labelled
     from .training import TrainConfig, train as run_training
 
+    # SIGTERM (a job scheduler, `kill`) stops training like Ctrl-C: the best epoch so far is
+    # kept and its card and history written
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         table = pd.concat([read_labelled(source) for source in data], ignore_index=True)
         config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
@@ -349,6 +352,12 @@ def train(data, out_path, epochs, batch_size, learning_rate, patience, val_fract
                      command=_command_line(), log=lambda line: click.echo(line, err=True))
     except ValueError as error:
         _fail(str(error))
+    except KeyboardInterrupt:
+        click.echo("fscan: interrupted before the first epoch ended; nothing was saved.",
+                   err=True)
+        sys.exit(130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @main.command()

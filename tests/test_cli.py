@@ -192,6 +192,53 @@ def test_terminal_summary_names_flagged_files(corpus, tiny_checkpoint):
     assert "long.wav" in result.output and "broken.mp3" in result.output
 
 
+def _toy_training_data(folder, speechlike, write_audio):
+    """real/ and fake/ folders of 4 speakers x 3 two-second clips; the "vocoder" is hard
+    clipping with the envelope kept."""
+    for label in ("real", "fake"):
+        for speaker in range(4):
+            (folder / label / f"spk{speaker}").mkdir(parents=True)
+            for clip in range(3):
+                signal = speechlike(2.0, seed=10 * speaker + clip)
+                if label == "fake":
+                    signal = np.clip(signal * 8, -0.5, 0.5)
+                write_audio(folder / label / f"spk{speaker}" / f"{clip}.wav", signal)
+    return folder
+
+
+def test_sigterm_stops_training_and_keeps_the_best_epoch(tmp_path, speechlike, write_audio,
+                                                         monkeypatch):
+    import signal as signals
+
+    from forensics_scan import training
+
+    data = _toy_training_data(tmp_path / "data", speechlike, write_audio)
+    train_epoch, calls = training._train_epoch, []
+
+    def terminated_in_epoch_two(*args, **kwargs):
+        calls.append(1)
+        loss = train_epoch(*args, **kwargs)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signals.SIGTERM)
+        return loss
+
+    monkeypatch.setattr(training, "_train_epoch", terminated_in_epoch_two)
+    # without fscan's own handler, SIGTERM would only be recorded here, not end the run
+    previous = signals.signal(signals.SIGTERM, lambda signum, frame: None)
+    try:
+        result = run("train", data, "--out", tmp_path / "model.safetensors", "--epochs", "4",
+                     "--val-fraction", "0.5", "--seed", "3", "--jobs", "1", "--batch-size", "8")
+    finally:
+        signals.signal(signals.SIGTERM, previous)
+
+    assert result.exit_code == 0, result.output
+    assert "interrupted: keeping the best epoch so far (1)" in result.output
+    assert len(calls) == 2
+    history = json.loads((tmp_path / "model.history.json").read_text())
+    assert [record["epoch"] for record in history["history"]] == [1]
+    assert (tmp_path / "model.safetensors").exists()
+
+
 def test_ensemble_joins_checkpoints_and_asks_for_calibration(tmp_path, tiny_checkpoint,
                                                               tiny_arch):
     import torch
@@ -221,15 +268,7 @@ def test_ensemble_of_one_checkpoint_is_refused(tmp_path, tiny_checkpoint):
 
 def test_train_evaluate_export_round_trip(tmp_path, speechlike, write_audio):
     """A two-epoch run on a toy problem writes a checkpoint the scanner accepts."""
-    data = tmp_path / "data"
-    for label in ("real", "fake"):
-        for speaker in range(4):
-            (data / label / f"spk{speaker}").mkdir(parents=True)
-            for clip in range(3):
-                signal = speechlike(2.0, seed=10 * speaker + clip)
-                if label == "fake":  # a crude "vocoder": hard clipping, envelope kept
-                    signal = np.clip(signal * 8, -0.5, 0.5)
-                write_audio(data / label / f"spk{speaker}" / f"{clip}.wav", signal)
+    data = _toy_training_data(tmp_path / "data", speechlike, write_audio)
     checkpoint = tmp_path / "model.safetensors"
     result = run("train", data, "--out", checkpoint, "--epochs", "2", "--val-fraction", "0.5",
                  "--seed", "3", "--jobs", "1", "--batch-size", "8")
