@@ -16,6 +16,7 @@ training provenance. Nothing in it is ever executed on load.
 """
 
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
@@ -212,7 +213,11 @@ class Detector:
 
 
 def save_checkpoint(path: str, model: nn.Module, threshold: float, provenance: dict) -> None:
-    """Write ``model`` as a safetensors checkpoint with its metadata."""
+    """Write ``model`` as a safetensors checkpoint with its metadata.
+
+    The file is written beside ``path`` and renamed into place, so a failure (a full disk,
+    an interrupt) leaves whatever was at ``path`` as it was, and no partial file.
+    """
     from safetensors.torch import save_file
 
     metadata = {
@@ -223,7 +228,13 @@ def save_checkpoint(path: str, model: nn.Module, threshold: float, provenance: d
         "provenance": provenance,
     }
     state = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
-    save_file(state, path, metadata={"fscan": json.dumps(metadata, sort_keys=True)})
+    temporary = f"{path}.tmp"
+    try:
+        save_file(state, temporary, metadata={"fscan": json.dumps(metadata, sort_keys=True)})
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
 
 
 def load_checkpoint(path: str) -> Detector:

@@ -714,9 +714,7 @@ def _save_outputs(out_path: str, model, summary: dict, history: List[dict],
     from .model import save_checkpoint
 
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    temporary = out_path + ".tmp"
-    save_checkpoint(temporary, model, threshold=threshold, provenance=summary)
-    os.replace(temporary, out_path)
+    save_checkpoint(out_path, model, threshold=threshold, provenance=summary)
     stem = os.path.splitext(out_path)[0]
     with open(stem + ".history.json", "w") as handle:
         json.dump({"summary": summary, "history": history}, handle, indent=2, sort_keys=True)

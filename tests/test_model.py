@@ -369,6 +369,28 @@ def test_an_ensemble_checkpoint_with_a_missing_member_is_refused(tmp_path, tiny_
         load_checkpoint(damaged)
 
 
+def test_a_failed_save_leaves_the_previous_checkpoint_and_no_partial_file(tmp_path, tiny_arch,
+                                                                         monkeypatch):
+    import safetensors.torch
+
+    path = _member(tmp_path, tiny_arch, 1)
+    with open(path, "rb") as handle:
+        before = handle.read()
+
+    def disk_full(state, filename, metadata=None):
+        with open(filename, "wb") as handle:
+            handle.write(b"half a checkpoint")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", disk_full)
+    with pytest.raises(OSError):
+        save_checkpoint(path, LCNN(tiny_arch), 0.5, {})
+
+    with open(path, "rb") as handle:
+        assert handle.read() == before
+    assert os.listdir(tmp_path) == [os.path.basename(path)]
+
+
 def test_missing_checkpoint_is_a_model_error(tmp_path):
     with pytest.raises(ModelError):
         load_checkpoint(str(tmp_path / "nowhere" / "lcnn.safetensors"))
