@@ -305,7 +305,6 @@ def save_ensemble(member_paths: Sequence[str], out_path: str, command: str = "")
                     for detector, provenance in zip(detectors, provenances)],
         "trained_at": max(provenance.get("trained_at", "") for provenance in provenances),
         "command": command,
-        "threshold": "placeholder 0.5 until fscan calibrate sets it",
     }
     if all(split == splits[0] for split in splits) and None not in splits[0].values():
         provenance["config"] = splits[0]
