@@ -142,17 +142,14 @@ def scan(paths, html, csv_path, segments_path, json_path, junit_path, model_path
     options = ScanOptions(hop_s=hop_s, threshold=threshold, jobs=jobs, cache_dir=cache_dir,
                           max_duration_s=max_duration_s, engine=engine, backend=backend,
                           scheduler=scheduler)
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM ends it like Ctrl-C
     try:
-        with ProgressBar(disable=quiet) as progress:
+        with _sigterm_as_interrupt(), ProgressBar(disable=quiet) as progress:
             results = scan_paths(found.files, os.path.abspath(model_path), options, progress)
     except (ModelError, BackendError) as error:  # engine errors included
         _fail(str(error))
     except KeyboardInterrupt:
         click.echo("fscan: interrupted; no report was written.", err=True)
         sys.exit(130)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     results += [FileResult(path=path, status=ERROR, error=reason)
                 for path, reason in found.problems]
     results += _alias_rows(results, found.aliases)
@@ -335,9 +332,6 @@ def train(data, out_path, epochs, batch_size, learning_rate, patience, val_fract
     from .labels import read_labelled
     from .training import TrainConfig, train as run_training
 
-    # SIGTERM (a job scheduler, `kill`) stops training like Ctrl-C: the best epoch so far is
-    # kept and its card and history written
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         table = pd.concat([read_labelled(source) for source in data], ignore_index=True)
         config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
@@ -348,16 +342,17 @@ def train(data, out_path, epochs, batch_size, learning_rate, patience, val_fract
                              system_balance=system_balance,
                              average_from=average_from, seed=seed,
                              arch=_arch_options(head, band_norm, widths), init=init_path or "")
-        run_training(table, out_path, config, jobs=jobs, cache_dir=cache_dir,
-                     command=_command_line(), log=lambda line: click.echo(line, err=True))
+        # stopped by Ctrl-C or SIGTERM, training keeps the best epoch so far and writes its
+        # card and history
+        with _sigterm_as_interrupt():
+            run_training(table, out_path, config, jobs=jobs, cache_dir=cache_dir,
+                         command=_command_line(), log=lambda line: click.echo(line, err=True))
     except ValueError as error:
         _fail(str(error))
     except KeyboardInterrupt:
         click.echo("fscan: interrupted before the first epoch ended; nothing was saved.",
                    err=True)
         sys.exit(130)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @main.command()
@@ -636,6 +631,17 @@ def _score_tables(table, results):
                                  "system": meta["system"], "score": segment.score})
     return pd.DataFrame(file_rows), pd.DataFrame(segment_rows,
                                                  columns=["path", "label", "system", "score"])
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """Inside the block SIGTERM (a job scheduler, `kill`) raises KeyboardInterrupt, as
+    Ctrl-C does, so the command ends the same way for both."""
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _raise_interrupt(signum, frame):
