@@ -23,7 +23,7 @@
 # twins: NAME=hifigan_cpu VOCODER=$WORK/gpu/hifigan_cpu.safetensors; "cpu_more" goes on
 # from its committed copy (models/vocoders/) for 35 min (3,733 steps in all). "twins"
 # makes 1,262 twins (37 min of audio, 11-20 min on 2 cores) into $WORK/twins_$NAME and
-# runs the detector's 45-55 min of training and its evaluation. With
+# runs the detector's 45-55 min of training (then score_variant.sh $NAME). With
 # GENERATOR=hifigan_rate the twins come from the same vocoder run at 22.05 or 24 kHz
 # relative to the speech (synthesis.hifigan_vocoder's rate): NAME=hifigan_rate
 # VOCODER=models/vocoders/hifigan_cpu.safetensors GENERATOR=hifigan_rate ... twins.

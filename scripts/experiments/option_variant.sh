@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Ablation "bundled recipe + one training option" (models/MODEL_CARD.md): the bundled
-# recipe's table and settings with extra `fscan train` options, then evaluated on
-# eval_public (measured only, never used to choose). Run scripts/train_bundled_model.sh
-# first (it makes work/dataset/). About 40-50 min on 2 idle CPU cores.
+# recipe's table and settings with extra `fscan train` options; then `score_variant.sh
+# NAME` scores it on validation, and `score_variant.sh NAME confirm` on eval_public once
+# the choice is made. Run scripts/train_bundled_model.sh first (it makes work/dataset/).
+# About 40-50 min on 2 idle CPU cores.
 #
 #   bash scripts/experiments/option_variant.sh NAME EPOCHS [FSCAN TRAIN OPTIONS...]
 #   bash scripts/experiments/option_variant.sh twin 14 --twin-weight 1
@@ -16,7 +17,6 @@ set -euo pipefail
 NAME=$1
 EPOCHS=$2
 shift 2
-SHARED=${SHARED:-../shared/data}
 WORK=${WORK:-work}
 FSCAN=${FSCAN:-fscan}
 SEED=${SEED:-0}
@@ -24,5 +24,3 @@ SEED=${SEED:-0}
 $FSCAN train "$WORK/dataset/MANIFEST_notts.csv" --out "$WORK/models/$NAME.safetensors" \
     --epochs "$EPOCHS" --patience 5 --augment-copies 1 --seed "$SEED" --jobs 2 \
     --cache-dir "$WORK/cache" "$@"
-$FSCAN evaluate "$SHARED/eval_public/MANIFEST.csv" --model "$WORK/models/$NAME.safetensors" \
-    --out-dir "$WORK/eval_$NAME" --jobs 2 --quiet
