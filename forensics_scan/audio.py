@@ -142,21 +142,39 @@ def probe(path: str, log: Optional[DecoderLog] = None) -> AudioInfo:
 
 
 def _float_level(path: str, sample_rate: int, channels: int) -> float:
-    """The least power of two (at least 1) that all but OUTLIER_SHARE of the samples stay under.
-
-    Counted by binary exponent, block by block, so it costs one read and no sorting.
-    """
-    beyond = np.zeros(130, np.int64)  # beyond[e]: samples in [2^(e-1), 2^e), e >= 1
-    total = 0
+    """The level of a float file: one read, block by block (see ``FloatLevel``)."""
+    level = FloatLevel()
     for block in _soundfile_blocks(path, sample_rate, channels):
+        level.add(block)
+    return level.value
+
+
+class FloatLevel:
+    """The least power of two (at least 1) that all but OUTLIER_SHARE of the samples seen
+    so far stay under.
+
+    Samples are counted by binary exponent, so adding a block costs no sorting and the
+    whole history is 130 counters. A file's level is read ahead from all its samples; a
+    stream's can only rise as it goes (``stream.pcm_blocks``).
+    """
+
+    def __init__(self):
+        self.beyond = np.zeros(130, np.int64)  # beyond[e]: samples in [2^(e-1), 2^e), e >= 1
+        self.total = 0
+
+    def add(self, block: np.ndarray) -> None:
         magnitudes = np.abs(block[np.isfinite(block)])
-        total += magnitudes.size
+        self.total += magnitudes.size
         _, exponents = np.frexp(magnitudes[magnitudes > 1.0])
-        beyond += np.bincount(exponents, minlength=beyond.size)[:beyond.size]
-    allowed = OUTLIER_SHARE * total
-    above = np.cumsum(beyond[::-1])[::-1]  # above[e]: samples >= 2^(e-1)
-    power = next(e for e in range(beyond.size) if e + 1 >= beyond.size or above[e + 1] <= allowed)
-    return float(2.0 ** power)
+        self.beyond += np.bincount(exponents, minlength=self.beyond.size)[:self.beyond.size]
+
+    @property
+    def value(self) -> float:
+        allowed = OUTLIER_SHARE * self.total
+        above = np.cumsum(self.beyond[::-1])[::-1]  # above[e]: samples >= 2^(e-1)
+        size = self.beyond.size
+        power = next(e for e in range(size) if e + 1 >= size or above[e + 1] <= allowed)
+        return float(2.0 ** power)
 
 
 def stream_blocks(path: str, block_samples: int = BLOCK_SAMPLES,

@@ -24,8 +24,8 @@ from typing import BinaryIO, Callable, Iterator, List, Optional, Sequence
 
 import numpy as np
 
-from .audio import (MIN_SAMPLE_RATE, SAMPLE_RATE, SEGMENT_SECONDS, ChannelMixer, iter_segments,
-                    sanitise)
+from .audio import (MIN_SAMPLE_RATE, SAMPLE_RATE, SEGMENT_SECONDS, ChannelMixer, FloatLevel,
+                    iter_segments, sanitise)
 from .results import FAKE, SegmentScore
 
 READ_SECONDS = 0.1  # most audio one read returns: a window waits at most this for its end
@@ -36,6 +36,8 @@ WAVE_FORMATS = {  # (format tag, bits per sample) -> numpy dtype and full-scale 
 }
 WAVE_FORMAT_EXTENSIBLE = 0xFFFE
 UNKNOWN_SIZES = (0, 0xFFFFFFFF)  # what a WAV writer that cannot seek leaves in the header
+# full scales of integer samples: what float samples beyond 1 on a stream are taken to be
+INTEGER_RANGES = (2.0 ** 15, 2.0 ** 23, 2.0 ** 31)
 
 
 class StreamError(Exception):
@@ -160,6 +162,12 @@ def pcm_blocks(handle: BinaryIO, fmt: StreamFormat, clock: ReadClock,
     Reads return whatever the pipe holds, up to ``READ_SECONDS`` of audio, so a live
     source is never waited on for more than it has sent. ``clock`` is ticked after
     every read. A trailing partial frame at the end of the stream is dropped.
+
+    Float samples beyond full scale (integer-range values sent as floats) are scaled down
+    as a file's are, but a stream cannot be read ahead for its level (``audio.FloatLevel``)
+    and its gain must not move with the loudness of what was read so far. So once the
+    samples read go beyond 1, the stream is taken to carry the integer range that covers
+    them (16, 24 or 32 bits, ``INTEGER_RANGES``) and is scaled by it from then on.
     """
     read = getattr(handle, "read1", handle.read)  # read1: do not wait to fill the buffer
     chunk_bytes = max(int(fmt.sample_rate * READ_SECONDS) * fmt.frame_bytes, fmt.frame_bytes)
@@ -170,6 +178,8 @@ def pcm_blocks(handle: BinaryIO, fmt: StreamFormat, clock: ReadClock,
         resampler = soxr.ResampleStream(fmt.sample_rate, SAMPLE_RATE, 1, dtype="float32",
                                         quality="HQ")
     mixer = ChannelMixer(min_frames=fmt.sample_rate // 4)
+    level = FloatLevel() if fmt.full_scale == 1.0 else None
+    scale = 1.0
     remaining = fmt.data_bytes
     pending = first
     while True:
@@ -181,7 +191,14 @@ def pcm_blocks(handle: BinaryIO, fmt: StreamFormat, clock: ReadClock,
             remaining -= len(data)
         usable = len(pending) - len(pending) % fmt.frame_bytes
         ended = not data
-        mono = sanitise(mixer(fmt.decode(pending[:usable]), last=ended))
+        frames = fmt.decode(pending[:usable])
+        mono = mixer(frames, last=ended)
+        if level is not None:
+            level.add(frames)
+            scale = max(scale, _integer_range(level.value))
+            if scale != 1.0:
+                mono = mono * np.float32(1.0 / scale)
+        mono = sanitise(mono)
         pending = pending[usable:]
         if resampler is not None:
             mono = resampler.resample_chunk(mono, last=ended)
@@ -189,6 +206,13 @@ def pcm_blocks(handle: BinaryIO, fmt: StreamFormat, clock: ReadClock,
             yield sanitise(mono)
         if ended:
             return
+
+
+def _integer_range(level: float) -> float:
+    """The least of INTEGER_RANGES that covers ``level`` (1 stays 1, beyond all: itself)."""
+    if level <= 1.0:
+        return 1.0
+    return next((full for full in INTEGER_RANGES if full >= level), level)
 
 
 def score_windows(blocks: Iterator[np.ndarray], score: Callable[[np.ndarray], np.ndarray],

@@ -13,7 +13,9 @@ import soundfile as sf
 
 from forensics_scan.engine import open_scorer
 from forensics_scan.scan import ScanOptions, scan_paths
-from forensics_scan.stream import StreamError, latency_summary, run_stream
+from forensics_scan.audio import stream_blocks
+from forensics_scan.stream import (ReadClock, StreamError, _integer_range, latency_summary,
+                                   open_stream, pcm_blocks, run_stream)
 
 ROOT = Path(__file__).resolve().parents[1]  # run this checkout's fscan, whatever the cwd
 
@@ -79,6 +81,30 @@ def test_empty_stream_and_float_wav(tiny_checkpoint, speechlike):
     sf.write(handle, speechlike(5.0), 16000, format="WAV", subtype="FLOAT")
     windows, _ = stream(handle.getvalue(), tiny_checkpoint)
     assert [(w["start_s"], w["end_s"]) for w in windows] == [(0.0, 5.0)]
+
+
+def test_float_stream_beyond_full_scale_is_scaled_down_like_a_file(tmp_path, speechlike):
+    # a pipeline that sends int16-range values as floats: clipping them to [-1, 1] would
+    # turn the voice into a square wave. A file is scaled by its level (a power of two);
+    # a stream by the integer range, here 16 bits, which is that level when peaks pass 2^14
+    voice = speechlike(3.0, seed=3)
+    loud = voice / np.abs(voice).max() * 30000.0
+    path = tmp_path / "loud.wav"
+    sf.write(path, loud, 16000, format="WAV", subtype="FLOAT")
+    handle = open(path, "rb")
+    fmt, first = open_stream(handle, 16000, 1)
+    with handle:
+        streamed = np.concatenate(list(pcm_blocks(handle, fmt, ReadClock(), first)))
+    from_file = np.concatenate(list(stream_blocks(str(path))))
+
+    np.testing.assert_allclose(streamed, loud / 32768.0, atol=1e-6)
+    np.testing.assert_allclose(streamed, from_file, atol=1e-6)
+
+
+@pytest.mark.parametrize("level, scale", [(1.0, 1.0), (4096.0, 2.0 ** 15), (2.0 ** 15, 2.0 ** 15),
+                                          (2.0 ** 20, 2.0 ** 23), (2.0 ** 40, 2.0 ** 40)])
+def test_a_float_stream_is_scaled_by_the_integer_range_that_covers_it(level, scale):
+    assert _integer_range(level) == scale
 
 
 @pytest.mark.parametrize("data", [b"RIFF\x00\x00\x00\x00AVI LIST",
