@@ -15,7 +15,7 @@ import sys
 import tempfile
 import threading
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
@@ -40,8 +40,9 @@ OUTLIER_SHARE = 1e-4  # this share of a float file's samples may lie beyond its 
 # Bump when a change here alters what decoding some file gives: the scan's cache keys on
 # it. 2: float files beyond full scale are scaled down, no longer clipped. 3: the MP3
 # decoder's complaints are kept (DecoderLog) and cached with the file's scores. 4: a
-# channel in antiphase with the first is inverted before mixing (ChannelMixer).
-DECODE_VERSION = 4
+# channel in antiphase with the first is inverted before mixing (ChannelMixer). 5: a float
+# file's level is kept with its scores (DecoderLog.level), so a cached file is not read.
+DECODE_VERSION = 5
 # a line libmpg123 (libsndfile's MP3 decoder) prints on stderr about a damaged stream, e.g.
 # "[src/libmpg123/layer3.c:INT123_do_layer3():1804] error: dequantization failed!" or
 # "Note: Illegal Audio-MPEG-Header 0x00000000 at offset 4242."; group 1: the message
@@ -66,12 +67,14 @@ class DecoderLog:
     libmpg123 reports a damaged MP3 frame on stderr and goes on decoding (silence or
     garbage in its place), and the damage itself can sway the score. ``inverted``: the
     channels (1 = the first) that ran against the first and were flipped before mixing
-    (``ChannelMixer``).
+    (``ChannelMixer``). ``level``: what a float file's samples were scaled down by
+    (``AudioInfo.level``; 1 = nothing).
     """
 
     count: int = 0
     lines: List[str] = field(default_factory=list)
     inverted: List[int] = field(default_factory=list)
+    level: float = 1.0
 
     KEEP = 3  # lines kept; the count goes on
 
@@ -90,11 +93,14 @@ class AudioInfo:
     frames: Optional[int]  # None when the decoder cannot tell in advance
     format: str
     decoder: str
-    level: float = 1.0  # float files only: see probe; 1 = within full scale
+    # float files only: see probe; 1 = within full scale, None = not read yet
+    level: Optional[float] = 1.0
 
     @property
     def gain(self) -> float:
         """Factor that brings a float file's samples back within full scale (else 1)."""
+        if self.level is None:
+            raise ValueError("the level of this float file was not read (see probe)")
         return 1.0 / self.level
 
     @property
@@ -102,7 +108,7 @@ class AudioInfo:
         return None if self.frames is None else self.frames / self.sample_rate
 
 
-def probe(path: str, log: Optional[DecoderLog] = None) -> AudioInfo:
+def probe(path: str, log: Optional[DecoderLog] = None, read_level: bool = True) -> AudioInfo:
     """Read the header of ``path``; decode nothing unless its samples are floats.
 
     A float WAV (or AIFF, CAF, W64) may hold samples far beyond full scale: a pipeline
@@ -110,8 +116,10 @@ def probe(path: str, log: Optional[DecoderLog] = None) -> AudioInfo:
     [-1, 1] would turn speech into a square wave, so float files are read once ahead for
     their ``level`` (see ``_float_level``), and ``stream_blocks`` scales them down by
     ``AudioInfo.gain``. A few wild samples (a damaged block) do not set the level: they
-    are clipped, and the rest of the file keeps its scale. What the decoder prints about
-    damage while the header is read goes to ``log`` (see ``decoder_output``).
+    are clipped, and the rest of the file keeps its scale. With ``read_level`` False that
+    read is put off (``level`` None) until ``stream_blocks`` decodes the file, so a caller
+    that may find the file's scores in a cache does not pay for it. What the decoder prints
+    about damage while the header is read goes to ``log`` (see ``decoder_output``).
 
     Raises
     ------
@@ -134,9 +142,9 @@ def probe(path: str, log: Optional[DecoderLog] = None) -> AudioInfo:
         return AudioInfo(SAMPLE_RATE, 1, None, _extension(path), "ffmpeg")
     if info.samplerate <= 0 or info.channels <= 0:
         raise DecodeError(f"invalid header: {info.samplerate} Hz, {info.channels} channels")
-    level = 1.0
+    level: Optional[float] = 1.0
     if info.subtype in FLOAT_SUBTYPES:
-        level = _float_level(path, info.samplerate, info.channels)
+        level = _float_level(path, info.samplerate, info.channels) if read_level else None
     return AudioInfo(info.samplerate, info.channels, info.frames, info.format, "soundfile",
                      level)
 
@@ -190,6 +198,10 @@ def stream_blocks(path: str, block_samples: int = BLOCK_SAMPLES,
     and the channels the mixer flipped go to ``log``.
     """
     info = info or probe(path, log)
+    if info.level is None:
+        info = replace(info, level=_float_level(path, info.sample_rate, info.channels))
+    if log is not None:
+        log.level = info.level
     if info.decoder == "ffmpeg":
         raw = _ffmpeg_blocks(path)
     else:

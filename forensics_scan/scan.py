@@ -309,7 +309,7 @@ def _read_file(path: str, options: ScanOptions, scores_key: str,
         size = os.path.getsize(path)
         digest = file_sha256(path)
         log = DecoderLog()
-        info = probe(path, log)
+        info = probe(path, log, read_level=False)  # the level only if decoded
         base = FileResult(path=path, status=OK, sample_rate=info.sample_rate,
                           channels=info.channels, format=info.format, decoder=info.decoder,
                           size_bytes=size, sha256=digest)
@@ -351,8 +351,8 @@ def _too_slow(sample_rate: int) -> str:
 def _decoding_notes(info, total: int, truncated: bool, log: DecoderLog) -> str:
     """What a scored file's report row must say about how its audio was read ("" if nothing)."""
     notes = [_partly_decoded(info, total, truncated)]
-    if info.gain != 1.0:
-        notes.append(f"float samples run to {info.level:,.0f} times full scale: scaled down "
+    if log.level != 1.0:
+        notes.append(f"float samples run to {log.level:,.0f} times full scale: scaled down "
                      f"by that factor before scoring")
     if log.inverted:
         named = ("channel " if len(log.inverted) == 1 else "channels ") + ", ".join(
@@ -532,7 +532,7 @@ def _load_cache(options: ScanOptions, digest: str, scores_key: str) -> Optional[
             times = [tuple(t) for t in data["times"].tolist()]
             stats = (int(data["total"]), float(data["peak"]), bool(data["truncated"]))
             log = DecoderLog(int(data["decoder_count"]), data["decoder_lines"].tolist(),
-                             data["inverted_channels"].tolist())
+                             data["inverted_channels"].tolist(), float(data["float_level"]))
             scores = {key: data[key] for key in data.files if key.startswith("scores_")}
             features = None
             if scores_key not in scores and "features" in data.files:
@@ -555,7 +555,8 @@ def _store_cache(options: ScanOptions, entry: _Entry) -> None:
                   total=total, peak=peak, truncated=truncated,
                   decoder_count=entry.log.count,
                   decoder_lines=np.array(entry.log.lines, dtype=str),
-                  inverted_channels=np.array(entry.log.inverted, dtype=np.int64))
+                  inverted_channels=np.array(entry.log.inverted, dtype=np.int64),
+                  float_level=entry.log.level)
     if entry.features is not None:
         arrays["features"] = np.asarray(entry.features, dtype=np.float32).reshape(
             len(entry.times), N_MELS, N_FRAMES)

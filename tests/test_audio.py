@@ -174,6 +174,21 @@ def test_float_files_beyond_full_scale_are_scaled_not_clipped(tmp_path, write_au
     np.testing.assert_allclose(audio, signal * np.float32(peak) / level, rtol=1e-5, atol=1e-7)
 
 
+def test_a_float_files_level_can_wait_until_it_is_decoded(tmp_path, write_audio, speechlike):
+    signal = speechlike(2.0)
+    path = write_audio(tmp_path / "float.wav", signal / np.abs(signal).max() * np.float32(3.0),
+                       subtype="FLOAT")
+    log = DecoderLog()
+
+    info = probe(path, read_level=False)
+    decoded = np.concatenate(list(stream_blocks(path, info=info, log=log)))
+
+    assert info.level is None and log.level == 4.0
+    with pytest.raises(ValueError):
+        info.gain
+    np.testing.assert_array_equal(decoded, load_audio(path))
+
+
 def test_a_few_wild_samples_are_clipped_without_rescaling_the_file(tmp_path, write_audio,
                                                                     speechlike):
     # a damaged block: three garbage values among 48,000 must not scale the rest to nothing

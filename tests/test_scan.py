@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from forensics_scan import scan
+from forensics_scan import audio, scan
 from forensics_scan.audio import SAMPLE_RATE, segment_starts
 from forensics_scan.discovery import find_audio_files
 from forensics_scan.model import Detector
@@ -198,6 +198,28 @@ def test_cache_gives_identical_scores_and_is_used(corpus, problem_files, tiny_ch
     assert cached == uncached  # bit-identical from the cache, skipped file included
 
 
+def test_a_cached_float_file_is_not_read_ahead_for_its_level(tmp_path, tiny_checkpoint,
+                                                             speechlike, write_audio,
+                                                             monkeypatch):
+    # a float file beyond full scale is read once for its level before it is decoded;
+    # a rescan that finds its scores in the cache must not pay that read
+    voice = speechlike(6.0, seed=2)
+    loud = write_audio(tmp_path / "loud.wav", voice / np.abs(voice).max() * np.float32(3.0),
+                       subtype="FLOAT")
+    cache_dir = str(tmp_path / "cache")
+    filling = _scan([loud], tiny_checkpoint, cache_dir=cache_dir)
+
+    def no_level(path, *args):
+        raise AssertionError(f"read {path} for its level although it was cached")
+
+    monkeypatch.setattr(audio, "_float_level", no_level)
+    cached = _scan([loud], tiny_checkpoint, cache_dir=cache_dir)
+
+    assert filling[0].status == OK
+    assert "float samples run to 4 times full scale" in filling[0].error
+    assert cached == filling  # the note on the scaling included
+
+
 def test_cache_keeps_settings_apart(corpus, tiny_checkpoint, tmp_path):
     cache_dir = str(tmp_path / "cache")
     _scan([corpus["long"]], tiny_checkpoint, cache_dir=cache_dir)
@@ -245,8 +267,8 @@ def test_audio_the_decoder_never_delivers_is_reported(corpus, tiny_checkpoint, m
     real_probe = scan.probe
 
     def announcing(seconds):
-        def probe(path, log=None):
-            info = real_probe(path, log)
+        def probe(path, log=None, **options):
+            info = real_probe(path, log, **options)
             return replace(info, frames=int(seconds * info.sample_rate))
         return probe
 
