@@ -127,6 +127,9 @@ def scan(paths, html, csv_path, segments_path, json_path, junit_path, model_path
     from .scan import ScanOptions, build_report, scan_paths
 
     started = time.time()
+    outputs = (("csv", csv_path), ("segments", segments_path), ("json", json_path),
+               ("html", html), ("junit", junit_path))
+    _prepare_outputs(path for _, path in outputs)
     try:
         found = find_audio_files(paths, include=include, exclude=exclude)
     except InputPathError as error:
@@ -158,18 +161,39 @@ def scan(paths, html, csv_path, segments_path, json_path, junit_path, model_path
                           elapsed_s=round(time.time() - started, 3),
                           settings={"jobs": jobs, "backend": backend, "include": list(include),
                                     "exclude": list(exclude), "fail_on": fail_on})
-    for kind, path in (("csv", csv_path), ("segments", segments_path), ("json", json_path),
-                       ("html", html), ("junit", junit_path)):
+    unwritten = []
+    for kind, path in outputs:
         if path:
             try:
                 write_report(kind, report, path)
-            except OSError as error:
-                _fail(f"cannot write {path}: {error.strerror or error}")
+            except OSError as error:  # the folder went away during the scan: write the rest
+                unwritten.append(f"cannot write {path}: {error.strerror or error}")
     if not quiet:
         from .reports.terminal import summary_console
 
         print_summary(report, summary_console(stderr=json_path == "-"))
+    if unwritten:
+        _fail("; ".join(unwritten))
     sys.exit(_exit_code(report, fail_on))
+
+
+def _prepare_outputs(paths) -> None:
+    """Fail before the scan, not after it, when a report could not be written: each
+    report's folder is made when missing and must be writable (reports are written beside
+    the target and renamed into place), and a report may not name a folder."""
+    for path in paths:
+        if not path or path == "-":
+            continue
+        target = os.path.abspath(path)
+        folder = os.path.dirname(target)
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as error:
+            _fail(f"cannot write {path}: {error.strerror or error}")
+        if os.path.isdir(target):
+            _fail(f"cannot write {path}: it is a folder")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            _fail(f"cannot write {path}: its folder {folder} is not writable")
 
 
 STREAM_EPILOG = """\b

@@ -98,6 +98,33 @@ def test_scan_writes_every_report_and_accounts_for_every_file(corpus, tiny_check
     assert "<svg" in out["html"].read_text()
 
 
+def test_a_report_in_a_new_folder_is_written(corpus, tiny_checkpoint, tmp_path):
+    report = tmp_path / "cases" / "2026" / "report.csv"
+    result = run(corpus, "--model", tiny_checkpoint, "--csv", report, "--jobs", "1",
+                 "--no-cache", "--quiet", "--fail-on", "never")
+    assert result.exit_code == 0, result.output
+    assert len(read_csv(report)) == 3
+
+
+@pytest.mark.parametrize("where", ["folder", "under a file"])
+def test_an_unwritable_report_path_fails_before_the_scan(corpus, tiny_checkpoint, tmp_path,
+                                                         monkeypatch, where):
+    # a long scan must not be lost to a typo in a report path found only at the end
+    from forensics_scan import scan
+
+    def no_scan(*args, **kwargs):
+        raise AssertionError("scanned although a report could not be written")
+
+    monkeypatch.setattr(scan, "scan_paths", no_scan)
+    (tmp_path / "a_file.txt").write_text("x")
+    path = tmp_path if where == "folder" else tmp_path / "a_file.txt" / "report.html"
+    result = CliRunner().invoke(main, [str(corpus), "--model", str(tiny_checkpoint),
+                                       "--csv", str(tmp_path / "ok.csv"), "--report", str(path)])
+    assert result.exit_code == 2
+    assert str(path) in result.output  # "cannot write ..." or click's "... is a directory"
+    assert not (tmp_path / "ok.csv").exists()
+
+
 @pytest.mark.parametrize("threshold, fail_on, expected", [
     ("0", "fake", 1),  # everything at or above 0 is flagged
     ("1", "fake", 0),  # a sigmoid never reaches 1
