@@ -178,9 +178,9 @@ def scan(paths, html, csv_path, segments_path, json_path, junit_path, model_path
 
 
 def _prepare_outputs(paths) -> None:
-    """Fail before the scan, not after it, when a report could not be written: each
-    report's folder is made when missing and must be writable (reports are written beside
-    the target and renamed into place), and a report may not name a folder."""
+    """Fail before the work, not after it, when an output could not be written: each
+    output's folder is made when missing and must be writable (outputs are written beside
+    the target and renamed into place), and an output may not name a folder."""
     for path in paths:
         if not path or path == "-":
             continue
@@ -356,6 +356,7 @@ def train(data, out_path, epochs, batch_size, learning_rate, patience, val_fract
     from .labels import read_labelled
     from .training import TrainConfig, train as run_training
 
+    _prepare_outputs([out_path])  # before an hour of training, not after it
     try:
         table = pd.concat([read_labelled(source) for source in data], ignore_index=True)
         config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
@@ -460,6 +461,7 @@ def calibrate(data, model_path, out_path, max_false_alarm, split, jobs, quiet):
     from .training import split_by_group
 
     model_path = os.path.abspath(model_path or bundled_model_path())
+    _prepare_outputs([out_path])
     try:
         checkpoint = read_checkpoint_info(model_path)
         table = pd.concat([read_labelled(source) for source in data], ignore_index=True)
@@ -601,6 +603,7 @@ def train_vocoder(real_dirs, out_path, minutes, audio_minutes, max_steps, kind, 
     if kind == "hifigan" and device.startswith("cuda") and not torch.cuda.is_available():
         _fail(f"--device {device}: torch sees no CUDA device here")
     torch.set_num_threads(threads)
+    _prepare_outputs([out_path])
     clips = load_training_clips(real_dirs, audio_minutes, seed)
     if not clips:
         _fail(f"no decodable audio under {', '.join(real_dirs)}")

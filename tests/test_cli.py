@@ -125,6 +125,25 @@ def test_an_unwritable_report_path_fails_before_the_scan(corpus, tiny_checkpoint
     assert not (tmp_path / "ok.csv").exists()
 
 
+@pytest.mark.parametrize("command", [["train", "DATA"],
+                                     ["calibrate", "DATA", "--model", "MODEL"]])
+def test_train_and_calibrate_check_their_output_before_the_work(tmp_path, tiny_checkpoint,
+                                                                 monkeypatch, command):
+    from forensics_scan import training
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained although the checkpoint could not be written")
+
+    monkeypatch.setattr(training, "train", no_training)
+    (tmp_path / "a_file.txt").write_text("x")
+    (tmp_path / "data.csv").write_text("path,label\nclip.wav,real\n")
+    out = tmp_path / "a_file.txt" / "model.safetensors"
+    names = {"DATA": str(tmp_path / "data.csv"), "MODEL": str(tiny_checkpoint)}
+    result = CliRunner().invoke(main, [names.get(a, a) for a in command] + ["--out", str(out)])
+    assert result.exit_code == 2
+    assert f"cannot write {out}" in result.output
+
+
 @pytest.mark.parametrize("threshold, fail_on, expected", [
     ("0", "fake", 1),  # everything at or above 0 is flagged
     ("1", "fake", 0),  # a sigmoid never reaches 1
