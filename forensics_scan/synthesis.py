@@ -686,7 +686,8 @@ def melgan(audio: np.ndarray) -> np.ndarray:
     on Mandarin speech): the clip is resampled to 22.05 kHz, its log-Mel vocoded, and the
     output taken back to 16 kHz at the clip's length and level. A vocoder family none of
     the others is (no multi-receptive-field fusion, no multi-period discriminator), at
-    about 2.3x real time on one CPU core."""
+    about 3x real time on one CPU core. Its log-Mel is the one it was trained on
+    (Tacotron's centred STFT), not the HiFi-GANs' (``gan_vocoder.LogMel``)."""
     import librosa
     import soxr
     import torch
