@@ -163,7 +163,8 @@ class FloatLevel:
 
     Samples are counted by binary exponent, so adding a block costs no sorting and the
     whole history is 130 counters. A file's level is read ahead from all its samples; a
-    stream's can only rise as it goes (``stream.pcm_blocks``).
+    stream is scaled by the integer range that covers the level of what it has read so
+    far (``stream.pcm_blocks``).
     """
 
     def __init__(self):
