@@ -125,6 +125,22 @@ def test_an_unwritable_report_path_fails_before_the_scan(corpus, tiny_checkpoint
     assert not (tmp_path / "ok.csv").exists()
 
 
+def test_evaluate_checks_its_folder_before_scoring(tmp_path, tiny_checkpoint, monkeypatch):
+    from forensics_scan import scan
+
+    def no_scan(*args, **kwargs):
+        raise AssertionError("scored although the results could not be written")
+
+    monkeypatch.setattr(scan, "scan_paths", no_scan)
+    (tmp_path / "a_file.txt").write_text("x")
+    (tmp_path / "data.csv").write_text("path,label\nclip.wav,real\n")
+    out = tmp_path / "a_file.txt" / "evaluation"
+    result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "data.csv"), "--model",
+                                       str(tiny_checkpoint), "--out-dir", str(out)])
+    assert result.exit_code == 2
+    assert f"cannot write {out}" in result.output
+
+
 @pytest.mark.parametrize("command", [["train", "DATA"],
                                      ["calibrate", "DATA", "--model", "MODEL"]])
 def test_train_and_calibrate_check_their_output_before_the_work(tmp_path, tiny_checkpoint,
