@@ -3,6 +3,7 @@
     python scripts/experiments/frontend_variant.py NAME SETTING=VALUE... [FSCAN TRAIN OPTIONS...]
     python scripts/experiments/frontend_variant.py floor80 LOG_FLOOR=1e-8
     python scripts/experiments/frontend_variant.py window64 WIN_LENGTH=1024 N_FFT=1024
+    python scripts/experiments/frontend_variant.py window64 WIN_LENGTH=1024 N_FFT=1024 --confirm
 
 Each SETTING is one of ``features``' constants in SETTINGS (LOG_FLOOR, N_FFT, WIN_LENGTH,
 F_MIN, F_MAX), set in this process only. ``floor80``: ``features.log_mel`` adds
@@ -16,8 +17,10 @@ the model's cues are, is then seen in more detail).
 Then it does what option_variant.sh and score_variant.sh do (the steps are repeated here
 because the settings exist only in this process): trains on
 work/dataset/MANIFEST_notts.csv with the bundled model's settings, calibrates at 5 %
-validation false alarms, scores the validation table and eval_public (measured only, never
-used to choose). Joblib runs on threads so the settings reach the feature extraction. The
+validation false alarms and scores the validation tables. Only ``--confirm``, once the
+choice is made, scores the calibrated model on eval_public (measured only, never used to
+choose), with the same settings. Joblib runs on threads so the settings reach the feature
+extraction. The
 checkpoints record the settings in their front-end config, so fscan itself refuses them:
 they are experiments, not models.
 """
@@ -61,11 +64,17 @@ if __name__ == "__main__":
     name, arguments = sys.argv[1], sys.argv[2:]
     settings = [argument for argument in arguments if "=" in argument
                 and not argument.startswith("-")]
-    options = [argument for argument in arguments if argument not in settings]
+    confirm = "--confirm" in arguments
+    options = [argument for argument in arguments
+               if argument not in settings and argument != "--confirm"]
     configure(settings)
     model = f"{WORK}/models/{name}.safetensors"
     calibrated = f"{WORK}/models/{name}_cal.safetensors"
     with joblib.parallel_config(backend="threading"):
+        if confirm:
+            run("evaluate", f"{SHARED}/eval_public/MANIFEST.csv", "--model", calibrated,
+                "--out-dir", f"{WORK}/evalcal_{name}", "--jobs", "2", "--quiet")
+            sys.exit(0)
         run("train", f"{WORK}/dataset/MANIFEST_notts.csv", "--out", model, "--epochs", "20",
             "--patience", "5", "--augment-copies", "1", "--seed", os.environ.get("SEED", "0"),
             "--jobs", "2", "--cache-dir", f"{WORK}/cache", *options)
@@ -73,5 +82,6 @@ if __name__ == "__main__":
             calibrated, "--max-false-alarm", "0.05", "--split", "validation", "--quiet")
         run("evaluate", f"{WORK}/dataset/VALIDATION.csv", "--model", calibrated, "--out-dir",
             f"{WORK}/val_{name}", "--jobs", "2", "--quiet")
-        run("evaluate", f"{SHARED}/eval_public/MANIFEST.csv", "--model", calibrated,
-            "--out-dir", f"{WORK}/evalcal_{name}", "--jobs", "2", "--quiet")
+        if os.path.isfile(f"{WORK}/dataset/VALIDATION_wide.csv"):
+            run("evaluate", f"{WORK}/dataset/VALIDATION_wide.csv", "--model", calibrated,
+                "--out-dir", f"{WORK}/valw_{name}", "--jobs", "2", "--quiet")
