@@ -125,37 +125,24 @@ def test_an_unwritable_report_path_fails_before_the_scan(corpus, tiny_checkpoint
     assert not (tmp_path / "ok.csv").exists()
 
 
-def test_evaluate_checks_its_folder_before_scoring(tmp_path, tiny_checkpoint, monkeypatch):
-    from forensics_scan import scan
+@pytest.mark.parametrize("command, option, name", [
+    (["train", "DATA"], "--out", "model.safetensors"),
+    (["calibrate", "DATA", "--model", "MODEL"], "--out", "model.safetensors"),
+    (["evaluate", "DATA", "--model", "MODEL"], "--out-dir", "evaluation")])
+def test_train_calibrate_and_evaluate_check_their_output_before_the_work(
+        tmp_path, tiny_checkpoint, monkeypatch, command, option, name):
+    from forensics_scan import scan, training
 
-    def no_scan(*args, **kwargs):
-        raise AssertionError("scored although the results could not be written")
+    def no_work(*args, **kwargs):
+        raise AssertionError("worked although the output could not be written")
 
-    monkeypatch.setattr(scan, "scan_paths", no_scan)
+    monkeypatch.setattr(training, "train", no_work)
+    monkeypatch.setattr(scan, "scan_paths", no_work)
     (tmp_path / "a_file.txt").write_text("x")
     (tmp_path / "data.csv").write_text("path,label\nclip.wav,real\n")
-    out = tmp_path / "a_file.txt" / "evaluation"
-    result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "data.csv"), "--model",
-                                       str(tiny_checkpoint), "--out-dir", str(out)])
-    assert result.exit_code == 2
-    assert f"cannot write {out}" in result.output
-
-
-@pytest.mark.parametrize("command", [["train", "DATA"],
-                                     ["calibrate", "DATA", "--model", "MODEL"]])
-def test_train_and_calibrate_check_their_output_before_the_work(tmp_path, tiny_checkpoint,
-                                                                 monkeypatch, command):
-    from forensics_scan import training
-
-    def no_training(*args, **kwargs):
-        raise AssertionError("trained although the checkpoint could not be written")
-
-    monkeypatch.setattr(training, "train", no_training)
-    (tmp_path / "a_file.txt").write_text("x")
-    (tmp_path / "data.csv").write_text("path,label\nclip.wav,real\n")
-    out = tmp_path / "a_file.txt" / "model.safetensors"
+    out = tmp_path / "a_file.txt" / name
     names = {"DATA": str(tmp_path / "data.csv"), "MODEL": str(tiny_checkpoint)}
-    result = CliRunner().invoke(main, [names.get(a, a) for a in command] + ["--out", str(out)])
+    result = CliRunner().invoke(main, [names.get(a, a) for a in command] + [option, str(out)])
     assert result.exit_code == 2
     assert f"cannot write {out}" in result.output
 
