@@ -258,7 +258,7 @@ def _read_speakers(manifest: str) -> Dict[str, str]:
 
 
 def _duration_s(path: str) -> float:
-    info = probe(path)
+    info = probe(path, read_level=False)  # the header only: no float level read
     samples = (info.frames * SAMPLE_RATE / info.sample_rate if info.frames is not None
                else load_audio(path).size)  # ffmpeg formats do not announce their length
     if samples < MIN_SAMPLES:
