@@ -133,10 +133,9 @@ def build_dataset(real_dir: str, out_dir: str, *, neural_dirs: Sequence[str] = (
     plan = plan_dataset(real_dir, neural_dirs=neural_dirs, generators=generators,
                         fraction=fraction, tts_share=tts_share,
                         two_generator_share=two_generator_share, seed=seed)
-    genuine, neural_rows, tasks, failures = (plan.genuine, plan.neural_rows, plan.tasks,
-                                             plan.failures)
-    record_plan(tasks, out_dir)
-    outcomes = _run_tasks(tasks, out_dir, jobs, progress)
+    failures = plan.failures
+    record_plan(plan.tasks, out_dir)
+    outcomes = _run_tasks(plan.tasks, out_dir, jobs, progress)
     unreadable = {o.task.source for o in outcomes if o.unreadable_source}
     for outcome in outcomes:
         if not outcome.ok:
@@ -146,15 +145,15 @@ def build_dataset(real_dir: str, out_dir: str, *, neural_dirs: Sequence[str] = (
                              "reason": outcome.reason})
 
     rows = [{"path": clip.path, "label": "real", "system": "bonafide", "group": clip.group,
-             "original": ""} for clip in genuine if clip.path not in unreadable]
+             "original": ""} for clip in plan.genuine if clip.path not in unreadable]
     rows += [{"path": o.task.out_rel, "label": "fake", "system": o.task.generator,
               "group": o.task.group, "original": o.task.original} for o in outcomes if o.ok]
-    rows += neural_rows
+    rows += plan.neural_rows
     manifest = _write_csv(os.path.join(out_dir, "MANIFEST.csv"), MANIFEST_COLUMNS,
                           sorted(rows, key=lambda row: (row["label"], row["system"], row["path"])))
     _write_csv(os.path.join(out_dir, "failures.csv"), ("path", "generator", "source", "reason"),
                failures)
-    _write_summary(out_dir, genuine, unreadable, outcomes, neural_rows)
+    _write_summary(out_dir, plan.genuine, unreadable, outcomes, plan.neural_rows)
     log.info("dataset built in %.0f s: %d rows, %d failures", time.monotonic() - started,
              len(rows), len(failures))
     return manifest

@@ -555,10 +555,12 @@ def _gan_at_rate(generator, log_mel, x: np.ndarray, rate: int) -> np.ndarray:
 
     from . import gan_vocoder
 
-    stretched = soxr.resample(x, SAMPLE_RATE, rate, quality="HQ") if rate != SAMPLE_RATE else x
-    output = gan_vocoder.gan_copy_synthesis(generator, log_mel, stretched)
-    if rate != SAMPLE_RATE:
-        output = soxr.resample(output, rate, SAMPLE_RATE, quality="HQ")
+    if rate == SAMPLE_RATE:
+        output = gan_vocoder.gan_copy_synthesis(generator, log_mel, x)
+    else:
+        stretched = soxr.resample(x, SAMPLE_RATE, rate, quality="HQ")
+        output = soxr.resample(gan_vocoder.gan_copy_synthesis(generator, log_mel, stretched),
+                               rate, SAMPLE_RATE, quality="HQ")
     return finish_output(output, x.size, rms(x))
 
 
