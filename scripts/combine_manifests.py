@@ -13,6 +13,7 @@ score it with `fscan evaluate`.
 """
 import argparse
 import csv
+import functools
 import os
 
 
@@ -41,6 +42,7 @@ def combine(out_path, in_paths, drop=(), split=None, seed=0, val_fraction=0.15):
     return len(table)
 
 
+@functools.lru_cache(maxsize=None)  # a group has many rows; its side is decided once
 def _side(group, seed, val_fraction):
     from forensics_scan.training import split_by_group
 
