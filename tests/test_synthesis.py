@@ -29,12 +29,18 @@ def vowel(seconds=1.0, seed=0, level=0.1):
 
 @pytest.fixture
 def untrained_nsf_vocoder(tmp_path, monkeypatch):
-    """The nsf generator needs weights: random ones are enough to test its plumbing."""
+    """The nsf generator needs weights: random ones are enough to test its plumbing
+    (seeded: drawn from the global stream, they would depend on the tests run before)."""
     pytest.importorskip("pyworld")
+    import torch
+
     from forensics_scan import vocoder
 
     path = tmp_path / "nsf.safetensors"
-    vocoder._save(vocoder.NSFVocoder(), str(path), 0, 0.0, None, 0.0)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        untrained = vocoder.NSFVocoder()
+    vocoder._save(untrained, str(path), 0, 0.0, None, 0.0)
     monkeypatch.setenv(synthesis.NSF_VOCODER_ENV, str(path))
     return path
 
@@ -320,10 +326,36 @@ def test_mb_melgan_vocodes_each_clips_own_standardised_log_mel_at_24_khz(stand_i
     assert fed.mean() == pytest.approx(0, abs=1e-5) and fed.std() == pytest.approx(1, rel=1e-4)
     assert np.ptp(fed[0].mean(axis=0)) > 1  # one mean for all bands: the spectrum is kept
     # standardised by the clip's own mean and spread, the level of the clip is lost in
-    # the log-Mel (restored afterwards), so a louder copy is vocoded the same
-    louder = synthesis.mb_melgan(3 * source)
+    # the log-Mel (restored afterwards), so a quieter copy is vocoded the same
+    quieter = synthesis.mb_melgan(0.5 * source)
     assert np.allclose(stand_in_mb_melgan.fed[1], fed, atol=1e-3)
-    assert louder == pytest.approx(3 * output, abs=1e-4)
+    assert quieter == pytest.approx(0.5 * output, abs=1e-4)
+
+
+def test_noise_floor_puts_the_originals_background_under_a_twin():
+    from scipy import signal as sps
+
+    rng = np.random.default_rng(0)
+    hum = sps.lfilter(*sps.butter(2, 1000, fs=SAMPLE_RATE), rng.standard_normal(24000))
+    background = 0.003 * hum / synthesis.rms(hum)  # low-pass noise, 50 dB under speech
+    source = background.copy()
+    source[:16000] += vowel(seconds=1.0)  # 1 s of voice, then 0.5 s of pause
+    floor = synthesis.noise_floor(source, seed=3)
+
+    def high_share(audio):  # share of the power above 2 kHz
+        power = np.abs(np.fft.rfft(audio)) ** 2
+        return power[audio.size * 2000 // SAMPLE_RATE:].sum() / power.sum()
+
+    assert floor.shape == source.shape
+    assert synthesis.rms(floor) == pytest.approx(0.003, rel=0.25)
+    assert high_share(floor) == pytest.approx(high_share(background), abs=0.05)
+    assert high_share(floor) < 0.2  # coloured as the background, not white (0.75)
+    assert np.array_equal(floor, synthesis.noise_floor(source, seed=3))
+    assert not np.allclose(floor, synthesis.noise_floor(source, seed=4))
+    # pauses of digital silence stay silent: nothing is put under the twin
+    gated = source.copy()
+    gated[16000:] = 0
+    assert not np.any(synthesis.noise_floor(gated, seed=3))
 
 
 def test_the_published_mb_melgan_keeps_the_clips_spectrum():
