@@ -412,10 +412,7 @@ def evaluate(data, model_path, out_dir, threshold, record_as, jobs, quiet):
         table = pd.concat([read_labelled(source) for source in data], ignore_index=True)
     except (ModelError, ValueError) as error:
         _fail(str(error))
-    try:
-        os.makedirs(out_dir, exist_ok=True)  # before the scoring, not after it
-    except OSError as error:
-        _fail(f"cannot write {out_dir}: {error.strerror or error}")
+    _prepare_outputs([os.path.join(out_dir, "metrics.json")])  # makes out_dir, before scoring
     options = ScanOptions(threshold=threshold, jobs=jobs)
     with ProgressBar(disable=quiet) as progress:
         results = scan_paths(table["path"].tolist(), model_path, options, progress)
