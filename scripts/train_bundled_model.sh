@@ -56,10 +56,9 @@ $FSCAN build-dataset "$SHARED/real" "$WORK/twins_melgan" --generators melgan \
     --fraction 0.35 --tts-share 0 --seed 0 --jobs 2
 $FSCAN build-dataset "$SHARED/real" "$WORK/twins_mbmelgan" --generators mb_melgan \
     --fraction 0.35 --tts-share 0 --seed 0 --jobs 1
-python3 scripts/combine_manifests.py "$WORK/dataset/MANIFEST_melgan.csv" \
-    "$WORK/dataset/MANIFEST_wide_v1_16k.csv" "$WORK/twins_melgan/MANIFEST.csv"
 python3 scripts/combine_manifests.py "$WORK/dataset/MANIFEST_mbmelgan.csv" \
-    "$WORK/dataset/MANIFEST_melgan.csv" "$WORK/twins_mbmelgan/MANIFEST.csv"
+    "$WORK/dataset/MANIFEST_wide_v1_16k.csv" "$WORK/twins_melgan/MANIFEST.csv" \
+    "$WORK/twins_mbmelgan/MANIFEST.csv"
 # its validation split: the 1,193 files plus the MelGAN twins of the same speakers
 python3 scripts/combine_manifests.py "$WORK/dataset/VALIDATION_mbmelgan.csv" \
     "$WORK/dataset/MANIFEST_mbmelgan.csv" --split validation --seed 0
