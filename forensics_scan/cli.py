@@ -445,9 +445,13 @@ def evaluate(data, model_path, out_dir, threshold, record_as, jobs, quiet):
               show_default=True,
               help="'validation': only the groups the checkpoint held out for validation "
                    "(for the training data set itself).")
+@click.option("--balance-corpora", is_flag=True,
+              help="Count every corpus the same in the false-alarm target (a manifest's "
+                   "'corpus' column, else the part of a file's group before ':').")
 @click.option("--jobs", "-j", default=-1, show_default=True)
 @click.option("--quiet", "-q", is_flag=True)
-def calibrate(data, model_path, out_path, max_false_alarm, split, jobs, quiet):
+def calibrate(data, model_path, out_path, max_false_alarm, split, balance_corpora, jobs,
+              quiet):
     """Set the model's decision threshold on labelled DATA you trust.
 
     Never calibrate on the data you evaluate on.
@@ -461,6 +465,8 @@ def calibrate(data, model_path, out_path, max_false_alarm, split, jobs, quiet):
     from .scan import ScanOptions, scan_paths
     from .training import split_by_group
 
+    if balance_corpora and max_false_alarm is None:
+        _fail("--balance-corpora needs --max-false-alarm (the EER point has no corpora)")
     model_path = os.path.abspath(model_path or bundled_model_path())
     _prepare_outputs([out_path])
     try:
@@ -481,9 +487,14 @@ def calibrate(data, model_path, out_path, max_false_alarm, split, jobs, quiet):
     scored = files[files["status"] == "ok"]
     if len(scored) < len(files):
         click.echo(f"fscan: {len(files) - len(scored)} unreadable files left out", err=True)
+    corpora = None
+    if balance_corpora:
+        corpora = table.set_index("path").loc[scored["path"]]
+        corpora = (corpora["corpus"] if "corpus" in corpora
+                   else corpora["group"].astype(str).str.split(":").str[0]).to_numpy()
     try:
         calibration = choose_threshold((scored["label"] == "fake").astype(int),
-                                       scored["score"], max_false_alarm)
+                                       scored["score"], max_false_alarm, corpora)
         calibration.update(data=list(data), split=split, command=_command_line())
         write_calibrated(model_path, out_path, calibration)
     except (ModelError, ValueError) as error:
@@ -492,9 +503,12 @@ def calibrate(data, model_path, out_path, max_false_alarm, split, jobs, quiet):
         _fail(f"cannot write {out_path}: {error.strerror or error}")
     misses = (f", misses {calibration['miss_rate']:.2%} of {calibration['n_fake']} synthetic "
               "files" if calibration["n_fake"] else "")
+    by_corpus = (f" (mean over {calibration['n_corpora']} corpora "
+                 f"{calibration['corpus_false_alarm_rate']:.2%})" if corpora is not None else "")
     click.echo(f"threshold {checkpoint.threshold:.4f} -> {calibration['threshold']:.4f} "
                f"({calibration['rule']}): false alarms {calibration['false_alarm_rate']:.2%} "
-               f"of {calibration['n_genuine']} genuine files{misses}; wrote {out_path}")
+               f"of {calibration['n_genuine']} genuine files{by_corpus}{misses}; "
+               f"wrote {out_path}")
 
 
 @main.command()

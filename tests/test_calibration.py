@@ -8,7 +8,8 @@ from click.testing import CliRunner
 from safetensors import safe_open
 from safetensors.numpy import load_file
 
-from forensics_scan.calibration import choose_threshold, threshold_for_false_alarm
+from forensics_scan.calibration import (choose_threshold, corpus_weights,
+                                        threshold_for_false_alarm)
 from forensics_scan.checkpoint import read_checkpoint_info
 from forensics_scan.cli import main
 from forensics_scan.scan import ScanOptions, scan_paths
@@ -32,6 +33,31 @@ def test_ties_never_raise_the_false_alarm_rate():
     assert np.mean(genuine >= threshold) <= 0.4
 
 
+def test_corpus_weights_make_a_small_corpus_count_as_much_as_a_large_one():
+    # 20 keyword clips scored low, 2 read-speech files, one of them scored high
+    corpora = ["keywords"] * 20 + ["read"] * 2
+    genuine = np.concatenate([np.linspace(0.0, 0.3, 20), [0.2, 0.9]])
+    weights = corpus_weights(corpora)
+    assert np.allclose(weights[:20].sum(), weights[20:].sum())
+    # counted over files, flagging the read file costs 1/22 < 10 %: allowed
+    assert threshold_for_false_alarm(genuine, 0.1) <= 0.9
+    # counted per corpus it costs half of one corpus (25 % on average): not allowed
+    assert threshold_for_false_alarm(genuine, 0.1, weights) > 0.9
+
+
+def test_choose_threshold_reports_the_mean_over_corpora():
+    labels = np.array([0] * 6 + [1] * 2)
+    scores = np.array([0.1, 0.2, 0.3, 0.4, 0.8, 0.7, 0.9, 0.95])
+    corpora = ["a", "a", "a", "a", "b", "b", "x", "x"]  # fakes' corpora play no part
+    result = choose_threshold(labels, scores, 0.25, corpora)
+    # corpus b's 0.8 may be flagged (b at 50 %, a at 0 %: mean 25 %), its 0.7 not
+    assert 0.7 < result["threshold"] <= 0.8
+    assert result["corpus_false_alarm_rate"] == pytest.approx(0.25)
+    assert result["n_corpora"] == 2 and result["false_alarm_rate"] == pytest.approx(1 / 6)
+    assert "every corpus weighing the same" in result["rule"]
+    assert "corpus_false_alarm_rate" not in choose_threshold(labels, scores, 0.25)
+
+
 def test_bad_targets_and_empty_data_are_refused():
     with pytest.raises(ValueError, match="at least one genuine"):
         threshold_for_false_alarm([], 0.05)
@@ -39,6 +65,8 @@ def test_bad_targets_and_empty_data_are_refused():
         threshold_for_false_alarm([0.5], 1.0)
     with pytest.raises(ValueError, match="--max-false-alarm"):
         choose_threshold([0, 0], [0.1, 0.2])  # EER point without any fake
+    with pytest.raises(ValueError, match="one per genuine score"):
+        threshold_for_false_alarm([0.5, 0.6], 0.05, weights=[1.0])
 
 
 def test_choose_threshold_reports_the_operating_point():
@@ -159,3 +187,34 @@ def test_evaluate_records_held_out_figures_and_calibrate_drops_them(tmp_path, ti
                     "0.25", "--jobs", "1", "--quiet")
     assert result.exit_code == 0, result.output
     assert "held_out" not in read_checkpoint_info(str(out)).metadata  # measured elsewhere
+
+
+def test_calibrate_balances_corpora_named_in_the_manifest(tmp_path, tiny_checkpoint,
+                                                          speechlike, write_audio):
+    rows = ["path,label,system,group"]
+    for clip in range(8):  # corpus "big": 6 files, corpus "small": 2 files
+        corpus = "big" if clip < 6 else "small"
+        write_audio(tmp_path / f"{clip}.wav", speechlike(1.5, seed=clip))
+        rows.append(f"{clip}.wav,real,bonafide,{corpus}:speaker{clip}")
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "calibrated.safetensors"
+
+    def calibrate(*options):
+        return CliRunner().invoke(main, ["calibrate", str(manifest), "--model",
+                                         tiny_checkpoint, "--out", str(out), "--jobs", "1",
+                                         "--quiet", *options], catch_exceptions=False)
+
+    refused = calibrate("--balance-corpora")
+    assert refused.exit_code == 2 and "needs --max-false-alarm" in refused.output
+    result = calibrate("--max-false-alarm", "0.25", "--balance-corpora")
+    assert result.exit_code == 0, result.output
+    assert "mean over 2 corpora" in result.output
+    record = read_checkpoint_info(str(out)).metadata["calibration"]
+    assert record["n_corpora"] == 2 and record["corpus_false_alarm_rate"] <= 0.25
+    scores = {r.path: r.score for r in scan_paths(
+        [str(tmp_path / f"{clip}.wav") for clip in range(8)], tiny_checkpoint,
+        ScanOptions(jobs=1, cache_dir=None))}
+    flagged = [scores[str(tmp_path / f"{clip}.wav")] >= record["threshold"]
+               for clip in range(8)]
+    assert np.mean(flagged[:6]) / 2 + np.mean(flagged[6:]) / 2 <= 0.25
