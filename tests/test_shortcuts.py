@@ -25,7 +25,9 @@ GENUINE = ["genuine_alsa_voice.flac", "genuine_arctic.wav"]
 SYNTHETIC = ["synthetic_world_dio_arctic.WAV", "synthetic_griffin_lim_mel80_alsa.ogg",
              "synthetic_lpc18_arctic.mp3", "synthetic_world_coded24_arctic.flac",
              "synthetic_flite_slt.wav"]
-GENUINE_SWING = 0.25  # largest measured: 0.238 (genuine_arctic, first 2 s only; see MODEL_CARD)
+# largest measured: 0.123 (genuine_arctic, first 2 s only; see MODEL_CARD); models bundled
+# before moved it by up to 0.27, so the bound guards against going back there
+GENUINE_SWING = 0.25
 
 
 def _silence_around(x):
@@ -83,7 +85,7 @@ def test_synthetic_clips_stay_flagged_through_channel_and_length_changes(detecto
 @pytest.mark.parametrize("perturbation", sorted(PERTURBATIONS))
 def test_genuine_clips_stay_unflagged_and_swing_within_the_documented_bound(detector, name,
                                                                              perturbation):
-    """Genuine scores move by up to 0.183 (MODEL_CARD.md); guard against worse."""
+    """Genuine scores move by up to 0.123 (MODEL_CARD.md); guard against much worse."""
     audio = load_audio(str(SAMPLES / name))
     changed = file_score(detector, PERTURBATIONS[perturbation](audio))
     assert changed < detector.threshold
