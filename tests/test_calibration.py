@@ -189,13 +189,18 @@ def test_evaluate_records_held_out_figures_and_calibrate_drops_them(tmp_path, ti
     assert "held_out" not in read_checkpoint_info(str(out)).metadata  # measured elsewhere
 
 
+@pytest.mark.parametrize("corpus_column", [False, True])
 def test_calibrate_balances_corpora_named_in_the_manifest(tmp_path, tiny_checkpoint,
-                                                          speechlike, write_audio):
-    rows = ["path,label,system,group"]
-    for clip in range(8):  # corpus "big": 6 files, corpus "small": 2 files
+                                                          speechlike, write_audio,
+                                                          corpus_column):
+    # corpus "big": 6 files, "small": 2; named by the group's prefix, or by a corpus
+    # column that then wins over groups which would say otherwise
+    rows = ["path,label,system,group" + (",corpus" if corpus_column else "")]
+    for clip in range(8):
         corpus = "big" if clip < 6 else "small"
         write_audio(tmp_path / f"{clip}.wav", speechlike(1.5, seed=clip))
-        rows.append(f"{clip}.wav,real,bonafide,{corpus}:speaker{clip}")
+        rows.append(f"{clip}.wav,real,bonafide,{corpus}:speaker{clip}" if not corpus_column
+                    else f"{clip}.wav,real,bonafide,g{clip % 3}:speaker{clip},{corpus}")
     manifest = tmp_path / "manifest.csv"
     manifest.write_text("\n".join(rows) + "\n")
     out = tmp_path / "calibrated.safetensors"
