@@ -783,8 +783,9 @@ def mb_melgan(audio: np.ndarray, *, seed: int = 0) -> np.ndarray:
     output = _run_tflite(_load_mb_melgan(_installed_mb_melgan()), log_mel)
     output = soxr.resample(output.astype(np.float64), MB_MELGAN_RATE, SAMPLE_RATE,
                            quality="HQ")
-    output = finish_output(output, x.size, rms(x))  # at the original's length and level,
-    return finish_output(output + noise_floor(x, seed), x.size, rms(x))  # so is its floor
+    level = rms(x)
+    output = finish_output(output, x.size, level)  # at the original's length and level,
+    return finish_output(output + noise_floor(x, seed), x.size, level)  # so is its floor
 
 
 def noise_floor(x: np.ndarray, seed: int, frame: int = 512) -> np.ndarray:
