@@ -447,7 +447,8 @@ def evaluate(data, model_path, out_dir, threshold, record_as, jobs, quiet):
                    "(for the training data set itself).")
 @click.option("--balance-corpora", is_flag=True,
               help="Count every corpus the same in the false-alarm target (a manifest's "
-                   "'corpus' column, else the part of a file's group before ':').")
+                   "'corpus' column, else the part of a file's group before ':'; in a "
+                   "real/+fake/ folder, the file's folder).")
 @click.option("--jobs", "-j", default=-1, show_default=True)
 @click.option("--quiet", "-q", is_flag=True)
 def calibrate(data, model_path, out_path, max_false_alarm, split, balance_corpora, jobs,
