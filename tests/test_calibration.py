@@ -223,3 +223,19 @@ def test_calibrate_balances_corpora_named_in_the_manifest(tmp_path, tiny_checkpo
     flagged = [scores[str(tmp_path / f"{clip}.wav")] >= record["threshold"]
                for clip in range(8)]
     assert np.mean(flagged[:6]) / 2 + np.mean(flagged[6:]) / 2 <= 0.25
+
+
+def test_calibrate_balances_the_folders_of_a_real_and_fake_folder(tmp_path, tiny_checkpoint,
+                                                                  speechlike, write_audio):
+    for clip in range(5):  # real/big: 4 files, real/small: 1 file
+        folder = tmp_path / "data" / "real" / ("big" if clip < 4 else "small")
+        folder.mkdir(parents=True, exist_ok=True)
+        write_audio(folder / f"{clip}.wav", speechlike(1.5, seed=clip))
+    out = tmp_path / "calibrated.safetensors"
+    result = CliRunner().invoke(main, ["calibrate", str(tmp_path / "data"), "--model",
+                                       tiny_checkpoint, "--out", str(out), "--jobs", "1",
+                                       "--quiet", "--max-false-alarm", "0.3",
+                                       "--balance-corpora"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    record = read_checkpoint_info(str(out)).metadata["calibration"]
+    assert record["n_corpora"] == 2 and record["corpus_false_alarm_rate"] <= 0.3
