@@ -461,7 +461,7 @@ def calibrate(data, model_path, out_path, max_false_alarm, split, balance_corpor
 
     from .calibration import choose_threshold, write_calibrated
     from .checkpoint import ModelError, bundled_model_path, read_checkpoint_info
-    from .labels import read_labelled
+    from .labels import corpus_names, read_labelled
     from .reports.terminal import ProgressBar
     from .scan import ScanOptions, scan_paths
     from .training import split_by_group
@@ -490,9 +490,7 @@ def calibrate(data, model_path, out_path, max_false_alarm, split, balance_corpor
         click.echo(f"fscan: {len(files) - len(scored)} unreadable files left out", err=True)
     corpora = None
     if balance_corpora:
-        corpora = table.set_index("path").loc[scored["path"]]
-        corpora = (corpora["corpus"] if "corpus" in corpora
-                   else corpora["group"].astype(str).str.split(":").str[0]).to_numpy()
+        corpora = corpus_names(table.set_index("path").loc[scored["path"]]).to_numpy()
     try:
         calibration = choose_threshold((scored["label"] == "fake").astype(int),
                                        scored["score"], max_false_alarm, corpora)

@@ -6,8 +6,9 @@ Two layouts are understood:
   (the same files ``fscan scan`` would take, see ``discovery.py``); the first folder under
   ``fake/`` names the generating system, e.g. ``fake/hifigan/x.wav`` is system "hifigan";
 - a CSV manifest with at least the columns ``path`` and ``label``, and optionally
-  ``system``, ``group`` and ``original`` (a synthetic twin's genuine source, as
-  ``fscan build-dataset`` writes it); any other columns are kept.
+  ``system``, ``group``, ``original`` (a synthetic twin's genuine source, as
+  ``fscan build-dataset`` writes it) and ``corpus`` (see ``corpus_names``); any other
+  columns are kept.
 
 Either way the result is one table, sorted by path, with absolute paths, so that a data
 set reads the same from any working directory and on every run.
@@ -84,6 +85,16 @@ def read_labelled(source: str) -> pd.DataFrame:
     else:
         raise LabelError(f"no such folder or manifest: {source}")
     return table.sort_values("path", kind="mergesort", ignore_index=True)
+
+
+def corpus_names(table: pd.DataFrame) -> pd.Series:
+    """Each row's corpus: its ``corpus`` column when the table has one, else the part of
+    its ``group`` before the first ':' (``fscan build-dataset`` writes groups as
+    ``corpus:speaker``; in a ``real/`` + ``fake/`` folder the group is the file's folder).
+    """
+    if "corpus" in table:
+        return table["corpus"].astype(str)
+    return table["group"].astype(str).str.split(":").str[0]
 
 
 def _read_folder(folder: str) -> pd.DataFrame:

@@ -336,13 +336,15 @@ def corpus_balance_weights(table, data: SegmentSet) -> np.ndarray:
     """Loss weight of each segment of ``data`` such that, inside every corpus, genuine and
     synthetic segments weigh the same and the corpus keeps its share of the total.
 
-    The corpus is ``group`` up to its first ':' (``build-dataset`` writes groups as
-    ``corpus:speaker``). A corpus with one class only keeps weight 1 per segment before
-    the weights are scaled to average 1.
+    The corpus is ``labels.corpus_names``'s (``group`` up to its first ':', as
+    ``build-dataset`` writes groups). A corpus with one class only keeps weight 1 per
+    segment before the weights are scaled to average 1.
     """
     import pandas as pd
 
-    corpus = table["group"].astype(str).str.split(":").str[0].to_numpy()[data.file_index]
+    from .labels import corpus_names
+
+    corpus = corpus_names(table).to_numpy()[data.file_index]
     cells = pd.DataFrame({"corpus": corpus, "label": data.labels})
     per_cell = cells.groupby(["corpus", "label"])["label"].transform("size")
     per_corpus = cells.groupby("corpus")["label"].transform("size")
