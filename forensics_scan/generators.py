@@ -16,8 +16,9 @@ import numpy as np
 
 from .synthesis import (DIFFWAVE_VOCODER_ENV, HIFIGAN_VOCODER_ENV, NSF_VOCODER_ENV,
                         PUBLISHED_HIFIGANS, WORLD_FRAME_MS, diffwave_vocoder,
-                        diffwave_vocoder_path, griffin_lim_mel, griffin_lim_stft, hifigan_16k,
-                        hifigan_vocoder, hifigan_vocoder_path, lpc_vocoder, mb_melgan, melgan,
+                        diffwave_vocoder_path, griffin_lim_mel, griffin_lim_stft,
+                        griffin_lim_tts, hifigan_16k, hifigan_vocoder, hifigan_vocoder_path,
+                        lpc_vocoder, mb_melgan, melgan,
                         nsf_smoothed, nsf_vocoder, nsf_vocoder_path, published_hifigan,
                         vocoder_options, world_coded, world_dio, world_harvest, world_smoothed)
 from .tts import (FESTIVAL_VOICES, FLITE_VOICES, KOKORO_VOICES, espeak_tts, festival_tts,
@@ -97,6 +98,24 @@ def _nsf_smoothed_options(rng: np.random.Generator) -> dict:
     return {**_nsf_options(rng), **_smoothing_options(rng, FRAME_PERIOD_MS)}
 
 
+# (rate, n_fft, win_length, hop_length): Tacotron/DeepVoice3-style 1024-point frames at
+# 22.05 kHz, DCTTS-style 2048-point FFT over a 1024-sample window, Tacotron's 50 ms window
+# and 12.5 ms hop at 24 kHz
+GRIFFIN_LIM_TTS_FRAMES = ((22050, 1024, 1024, 256), (22050, 2048, 1024, 256),
+                          (24000, 2048, 1200, 300))
+
+
+def _griffin_lim_tts_options(rng: np.random.Generator) -> dict:
+    rate, n_fft, win_length, hop_length = GRIFFIN_LIM_TTS_FRAMES[
+        int(rng.integers(len(GRIFFIN_LIM_TTS_FRAMES)))]
+    # a sharpening power of 1.2-1.5 as those systems used, and up to ~35 ms of blur
+    # with 60-100 % of the detail kept (a predicted spectrogram, not a measured one)
+    return {"rate": rate, "n_fft": n_fft, "win_length": win_length, "hop_length": hop_length,
+            "power": round(float(rng.uniform(1.2, 1.5)), 3),
+            "time_frames": int(rng.integers(1, 4)),
+            "variance_scale": round(float(rng.uniform(0.6, 1.0)), 3), **_seed(rng)}
+
+
 def _hifigan_options(rng: np.random.Generator) -> dict:
     return vocoder_options(hifigan_vocoder_path())
 
@@ -168,6 +187,9 @@ GENERATORS = {g.name: g for g in (
           "Griffin-Lim (32 it.) from an 80-bin mel spectrogram, pinv inversion"),
     _copy("lpc18", lpc_vocoder, lambda rng: {"order": 18, **_seed(rng)},
           "order-18 LPC vocoder, pulse/noise excitation"),
+    Generator("griffin_lim_tts", COPY_SYNTHESIS, griffin_lim_tts, _griffin_lim_tts_options,
+              "", "", "Griffin-Lim (50 it.) as early TTS used it: pre-emphasised, blurred, "
+              "sharpened linear spectrogram at 22.05/24 kHz", default=False),
     Generator("world_smoothed", COPY_SYNTHESIS, world_smoothed,
               lambda rng: _smoothing_options(rng, WORLD_FRAME_MS), "", "pyworld",
               "WORLD fed an over-smoothed envelope, aperiodicity and F0 (acoustic-model "
