@@ -507,6 +507,56 @@ def test_griffin_lim_is_reproducible_for_a_seed():
     assert np.array_equal(first, again) and not np.array_equal(first, other)
 
 
+
+def _log_spectrum(audio, n_fft=1024):
+    """Long-term average log power spectrum in dB, one value per FFT bin."""
+    import librosa
+
+    power = np.abs(librosa.stft(audio.astype(np.float64), n_fft=n_fft)) ** 2
+    return 10 * np.log10(power.mean(axis=1) + 1e-12)
+
+
+def test_griffin_lim_tts_undoes_its_pre_emphasis():
+    """Without blur or sharpening, the long-term spectrum of the output stays that of the
+    input: the pre-emphasis is undone after Griffin-Lim (forgetting it tilts the output
+    up by about 6 dB an octave)."""
+    source = vowel(seconds=2.0, seed=4)
+    frequencies = np.fft.rfftfreq(1024, 1.0 / SAMPLE_RATE)
+    band = (frequencies > 300) & (frequencies < 5000)
+    for rate, n_fft, win_length, hop_length in generators.GRIFFIN_LIM_TTS_FRAMES:
+        output = synthesis.griffin_lim_tts(source, rate=rate, n_fft=n_fft,
+                                           win_length=win_length, hop_length=hop_length,
+                                           power=1.0, seed=1)
+        difference = (_log_spectrum(output) - _log_spectrum(source))[band]
+        tilt = np.polyfit(np.log2(frequencies[band]), difference, 1)[0]
+        assert abs(tilt) < 2.0, (rate, n_fft, tilt)  # dB per octave
+
+
+def test_griffin_lim_tts_power_sharpens_harmonics():
+    """A power above 1 deepens the valleys between harmonics, as Tacotron's did."""
+    source = vowel(seconds=2.0, seed=5)
+
+    def flatness(audio):
+        import librosa
+
+        return float(np.median(librosa.feature.spectral_flatness(y=audio.astype(np.float64))))
+
+    plain = synthesis.griffin_lim_tts(source, power=1.0, seed=2)
+    sharpened = synthesis.griffin_lim_tts(source, power=1.5, seed=2)
+    assert flatness(sharpened) < 0.7 * flatness(plain)
+    assert np.array_equal(sharpened, synthesis.griffin_lim_tts(source, power=1.5, seed=2))
+
+
+def test_griffin_lim_tts_options_stay_in_the_early_tts_range():
+    rng = np.random.default_rng(0)
+    sample = generators.GENERATORS["griffin_lim_tts"].sample_options
+    drawn = [sample(rng) for _ in range(200)]
+    frames = {(o["rate"], o["n_fft"], o["win_length"], o["hop_length"]) for o in drawn}
+    assert frames == set(generators.GRIFFIN_LIM_TTS_FRAMES)
+    assert all(1.2 <= o["power"] <= 1.5 and 1 <= o["time_frames"] <= 3
+               and 0.6 <= o["variance_scale"] <= 1.0 for o in drawn)
+    assert not generators.GENERATORS["griffin_lim_tts"].default  # opt-in, not in the table
+
 @pytest.mark.parametrize("bad", [np.zeros(SAMPLE_RATE, np.float32),
                                  np.full(SAMPLE_RATE, np.nan, np.float32),
                                  np.ones(100, np.float32)])
