@@ -385,14 +385,10 @@ def griffin_lim_tts(audio: np.ndarray, *, rate: int = 22050, n_fft: int = 2048,
         Exponent on the magnitude before the phase is rebuilt (1.0: none).
     time_frames, variance_scale : int, float
         Acoustic-model blur, as in ``oversmooth`` (1 and 1.0: none).
-    n_iter : int
-        Griffin-Lim iterations.
-    seed : int
-        Seed of the random initial phase.
+    n_iter, seed : int
+        Griffin-Lim iterations and the seed of its random initial phase.
 
-    Returns
-    -------
-    np.ndarray, shape (n,), float32
+    Returns the output at 16 kHz, as long as ``audio``, float32.
     """
     import librosa
     import scipy.signal
