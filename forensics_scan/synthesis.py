@@ -412,7 +412,6 @@ def griffin_lim_tts(audio: np.ndarray, *, rate: int = 22050, n_fft: int = 2048,
     return finish_output(output, x.size, rms(x))
 
 
-
 def lpc_vocoder(audio: np.ndarray, *, order: int = 18, seed: int = 0) -> np.ndarray:
     """LPC-10-style vocoder: all-pole filters driven by pulses (voiced) or noise.
 
