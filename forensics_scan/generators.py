@@ -98,9 +98,9 @@ def _nsf_smoothed_options(rng: np.random.Generator) -> dict:
     return {**_nsf_options(rng), **_smoothing_options(rng, FRAME_PERIOD_MS)}
 
 
-# (rate, n_fft, win_length, hop_length): Tacotron/DeepVoice3-style 1024-point frames at
-# 22.05 kHz, DCTTS-style 2048-point FFT over a 1024-sample window, Tacotron's 50 ms window
-# and 12.5 ms hop at 24 kHz
+# (rate, n_fft, win_length, hop_length), frame geometries of those systems' era: 1024-point
+# frames at 22.05 kHz, a 2048-point FFT over a 1024-sample window at 22.05 kHz, and the
+# Tacotron paper's 50 ms window and 12.5 ms hop at 24 kHz
 GRIFFIN_LIM_TTS_FRAMES = ((22050, 1024, 1024, 256), (22050, 2048, 1024, 256),
                           (24000, 2048, 1200, 300))
 
