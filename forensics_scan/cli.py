@@ -30,8 +30,9 @@ Exit codes:
   1  synthetic speech found (or errors, with --fail-on error/any)
   2  usage error, missing input path, no audio found, or unusable model
 
-A folder named like a command (train, evaluate, calibrate, export, build-dataset,
-train-vocoder, scan, stream) is taken as the command: write ./train or use 'fscan scan train'.
+A folder named like a command (train, evaluate, calibrate, export, ensemble, unpack,
+build-dataset, train-vocoder, scan, stream) is taken as the command: write ./train or use
+'fscan scan train'.
 """
 
 
@@ -532,6 +533,31 @@ def ensemble(models, out_path):
                f"{count_parameters(model):,} parameters; threshold 0.5 is a placeholder, "
                f"set it next: fscan calibrate DATA --model {out_path} --out {out_path} "
                f"[--split validation] --max-false-alarm 0.05")
+
+
+@main.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out-dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for member0.safetensors, member1.safetensors, ...")
+def unpack(model_path, out_dir):
+    """Write each LCNN of an ensemble as a checkpoint of its own.
+
+    Each keeps the threshold and training record the ensemble holds for it, so it can be
+    scored alone or fine-tuned (`fscan train --init`); an ensemble is rebuilt with
+    `fscan ensemble` and `fscan calibrate`.
+    """
+    from .model import ModelError, count_parameters, load_checkpoint, unpack_ensemble
+
+    try:
+        paths = unpack_ensemble(model_path, out_dir)
+    except ModelError as error:
+        _fail(str(error))
+    except OSError as error:
+        _fail(f"cannot write to {out_dir}: {error.strerror or error}")
+    for path in paths:
+        member = load_checkpoint(path)
+        click.echo(f"wrote {path}: {count_parameters(member.model):,} parameters, "
+                   f"threshold {member.threshold:.4f}")
 
 
 @main.command()

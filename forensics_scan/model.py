@@ -18,7 +18,7 @@ training provenance. Nothing in it is ever executed on load.
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 from torch import nn
@@ -310,6 +310,40 @@ def save_ensemble(member_paths: Sequence[str], out_path: str, command: str = "")
         provenance["config"] = splits[0]
     save_checkpoint(out_path, ensemble.eval(), 0.5, provenance)
     return ensemble
+
+
+def unpack_ensemble(path: str, out_dir: str) -> List[str]:
+    """Write each member of the ensemble at ``path`` as a checkpoint of its own.
+
+    The files are ``member<i>.safetensors`` in ``out_dir``, in the ensemble's order. A
+    member gets back the threshold and provenance the ensemble recorded for it when
+    ``fscan ensemble`` made it from single LCNNs (so ``fscan train --init`` can fine-tune
+    it on its own validation split), plus where it was unpacked from; otherwise (an
+    ensemble made from ensembles) a placeholder threshold of 0.5 and only the latter. The
+    weights are bit-identical; the files are not the members' original files, whose
+    sha256 the provenance keeps.
+
+    Raises
+    ------
+    ModelError
+        If ``path`` cannot be loaded or is a single LCNN.
+    """
+    detector = load_checkpoint(path)
+    if not isinstance(detector.model, LCNNEnsemble):
+        raise ModelError(f"{path} is a single LCNN, not an ensemble: nothing to unpack")
+    recorded = detector.metadata.get("provenance", {}).get("members", [])
+    if len(recorded) != len(detector.model.members):  # made from ensembles: unknown
+        recorded = [{} for _ in detector.model.members]
+    os.makedirs(out_dir, exist_ok=True)
+    paths = []
+    for index, (member, record) in enumerate(zip(detector.model.members, recorded)):
+        provenance = dict(record.get("provenance", {}),
+                          unpacked_from={"path": detector.path, "sha256": detector.sha256,
+                                         "member": index})
+        out_path = os.path.join(out_dir, f"member{index}.safetensors")
+        save_checkpoint(out_path, member, record.get("threshold", 0.5), provenance)
+        paths.append(out_path)
+    return paths
 
 
 def count_parameters(model: nn.Module) -> int:

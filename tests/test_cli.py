@@ -315,6 +315,32 @@ def test_ensemble_of_one_checkpoint_is_refused(tmp_path, tiny_checkpoint):
     assert not (tmp_path / "one.safetensors").exists()
 
 
+def test_unpack_writes_the_members_of_an_ensemble(tmp_path, tiny_checkpoint, tiny_arch):
+    import torch
+
+    from forensics_scan.model import LCNN, load_checkpoint, save_checkpoint
+
+    torch.manual_seed(1)
+    other = str(tmp_path / "other.safetensors")
+    save_checkpoint(other, LCNN(tiny_arch).eval(), 0.25, {"test": True})
+    pair = str(tmp_path / "pair.safetensors")
+    assert run("ensemble", tiny_checkpoint, other, "--out", pair).exit_code == 0
+
+    result = run("unpack", pair, "--out-dir", tmp_path / "members")
+
+    assert result.exit_code == 0, result.output
+    assert "threshold 0.2500" in result.output
+    assert load_checkpoint(str(tmp_path / "members" / "member1.safetensors")).threshold == 0.25
+    refused = CliRunner().invoke(main, ["unpack", other, "--out-dir", str(tmp_path / "x")])
+    assert refused.exit_code == 2 and "not an ensemble" in refused.output
+
+
+def test_help_names_every_command_a_folder_could_be_mistaken_for():
+    epilog = run("--help").output.split("A folder named like a command")[1]
+    for command in main.commands:
+        assert command in epilog, command
+
+
 def test_train_evaluate_export_round_trip(tmp_path, speechlike, write_audio):
     """A two-epoch run on a toy problem writes a checkpoint the scanner accepts."""
     data = _toy_training_data(tmp_path / "data", speechlike, write_audio)

@@ -13,7 +13,7 @@ from forensics_scan.features import N_FRAMES, N_MELS
 from forensics_scan.model import (BUNDLED_NAME, LCNN, ONE_CLASS, LCNNEnsemble, MaxFeatureMap,
                                   ModelError, OneClassHead, bundled_model_path,
                                   count_parameters, load_checkpoint, logit_margin,
-                                  save_checkpoint, save_ensemble)
+                                  save_checkpoint, save_ensemble, unpack_ensemble)
 
 
 def _features(batch, frames=N_FRAMES, seed=0):
@@ -367,6 +367,50 @@ def test_an_ensemble_checkpoint_with_a_missing_member_is_refused(tmp_path, tiny_
     damaged = _rewrite(out, tmp_path / "damaged.safetensors", edit_state=drop_second_member)
     with pytest.raises(ModelError, match="does not match its architecture"):
         load_checkpoint(damaged)
+
+
+def test_unpacked_members_score_and_remember_what_they_were(tmp_path, tiny_arch):
+    paths = [_member(tmp_path, tiny_arch, 1), _member(tmp_path, tiny_arch, 2, head="one-class")]
+    originals = [load_checkpoint(path) for path in paths]
+    pair = str(tmp_path / "pair.safetensors")
+    save_ensemble(paths, pair)
+
+    unpacked = [load_checkpoint(path)
+                for path in unpack_ensemble(pair, str(tmp_path / "members"))]
+
+    features = _features(3)
+    for original, member, index in zip(originals, unpacked, (0, 1)):
+        assert isinstance(member.model, LCNN)
+        torch.testing.assert_close(member.score(features), original.score(features),
+                                   rtol=0, atol=0)
+        assert member.threshold == 0.7  # the member's own, not the ensemble's placeholder
+        provenance = member.metadata["provenance"]
+        assert provenance["config"] == {"val_fraction": 0.15, "seed": 0}  # for train --init
+        assert provenance["unpacked_from"] == {"path": pair, "member": index,
+                                               "sha256": load_checkpoint(pair).sha256}
+    assert unpacked[1].model.arch["head"] == "one-class"
+
+
+def test_members_of_an_ensemble_of_ensembles_are_unpacked_without_a_record(tmp_path,
+                                                                           tiny_arch):
+    pair = str(tmp_path / "pair.safetensors")
+    save_ensemble([_member(tmp_path, tiny_arch, 1), _member(tmp_path, tiny_arch, 2)], pair)
+    three = str(tmp_path / "three.safetensors")
+    save_ensemble([pair, _member(tmp_path, tiny_arch, 3)], three)
+
+    unpacked = [load_checkpoint(path)
+                for path in unpack_ensemble(three, str(tmp_path / "members"))]
+
+    # three LCNNs, two recorded checkpoints: which record is whose is unknown
+    assert len(unpacked) == 3
+    assert all(member.threshold == 0.5 for member in unpacked)
+    assert all("config" not in member.metadata["provenance"] for member in unpacked)
+
+
+def test_a_single_lcnn_is_not_unpacked(tmp_path, tiny_arch):
+    with pytest.raises(ModelError, match="not an ensemble"):
+        unpack_ensemble(_member(tmp_path, tiny_arch, 1), str(tmp_path / "members"))
+    assert not (tmp_path / "members").exists()
 
 
 def test_a_failed_save_leaves_the_previous_checkpoint_and_no_partial_file(tmp_path, tiny_arch,
