@@ -21,6 +21,13 @@
 # models/MODEL_CARD.md is edited by hand from the training cards (work/models/*.card.md),
 # models/evaluation/summary.md and the validation figures, plus the known limits.
 set -euo pipefail
+# build-dataset skips a missing TTS program with a warning and gives its share to the
+# vocoders, which makes another data set: refuse to start without them
+for program in espeak-ng flite text2wave; do
+    command -v "$program" > /dev/null || {
+        echo "$program is missing: apt-get install espeak-ng flite festival" \
+             "festvox-kallpc16k festvox-us-slt-hts" >&2; exit 2; }
+done
 SHARED=${SHARED:-../shared/data}
 WORK=${WORK:-work}
 FSCAN=${FSCAN:-fscan}
