@@ -606,8 +606,12 @@ def build_dataset(real_dir, out_dir, neural, generators, fraction, tts_share, se
     def progress(done, total):
         click.echo(f"\r{done}/{total}", nl=False, err=True)
 
-    manifest = build(real_dir, out_dir, neural_dirs=neural, generators=names, fraction=fraction,
-                     tts_share=tts_share, seed=seed, jobs=jobs, progress=progress)
+    try:
+        manifest = build(real_dir, out_dir, neural_dirs=neural, generators=names,
+                         fraction=fraction, tts_share=tts_share, seed=seed, jobs=jobs,
+                         progress=progress)
+    except ValueError as error:  # an unknown generator, or none of those named can run
+        _fail(str(error))
     click.echo(f"\nwrote {manifest}", err=True)
 
 

@@ -205,6 +205,7 @@ def plan_dataset(real_dir: str, *, neural_dirs: Sequence[str] = (),
 def _choose_generators(names, installed_only: bool = True) -> List[Generator]:
     if isinstance(names, str):
         names = [name.strip() for name in names.split(",") if name.strip()]
+    named = names is not None
     if names is None:
         names = sorted(name for name, generator in GENERATORS.items()
                        if generator.default)
@@ -212,14 +213,18 @@ def _choose_generators(names, installed_only: bool = True) -> List[Generator]:
     unknown = [name for name in names if name not in GENERATORS]
     if unknown:
         raise ValueError(f"unknown generator(s) {unknown}; known: {sorted(GENERATORS)}")
-    chosen = []
+    chosen, reasons = [], []
     for name in sorted(set(names)):
         generator = GENERATORS[name]
         missing = generator.missing() if installed_only else ""
         if missing:
             log.warning("generator %s unavailable (%s); skipping it", name, missing)
+            reasons.append(f"{name}: {missing}")
         else:
             chosen.append(generator)
+    if named and names and not chosen:  # asked for twins by name, would make none
+        raise ValueError("none of the generators asked for can run here: "
+                         + "; ".join(reasons))
     return chosen
 
 

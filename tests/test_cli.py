@@ -335,6 +335,17 @@ def test_unpack_writes_the_members_of_an_ensemble(tmp_path, tiny_checkpoint, tin
     assert refused.exit_code == 2 and "not an ensemble" in refused.output
 
 
+def test_build_dataset_with_an_unknown_generator_is_a_usage_error(tmp_path):
+    (tmp_path / "real").mkdir()
+
+    result = run("build-dataset", tmp_path / "real", tmp_path / "out",
+                 "--generators", "no_such_vocoder")
+
+    assert result.exit_code == 2
+    assert "unknown generator(s) ['no_such_vocoder']" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_help_names_every_command_a_folder_could_be_mistaken_for():
     epilog = run("--help").output.split("A folder named like a command")[1]
     for command in main.commands:

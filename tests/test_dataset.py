@@ -168,6 +168,14 @@ def test_unavailable_generator_is_skipped_with_a_warning(corpus, tmp_path, monke
     assert "flite_slt unavailable" in caplog.text
 
 
+def test_naming_only_unavailable_generators_is_an_error_not_an_empty_dataset(
+        corpus, tmp_path, monkeypatch):
+    monkeypatch.setattr(generators.shutil, "which", lambda program: None)
+    with pytest.raises(ValueError, match="flite_slt: program flite is not installed"):
+        build(corpus, tmp_path / "out", generators="flite_slt,flite_awb")
+    assert not (tmp_path / "out" / "MANIFEST.csv").exists()
+
+
 def test_unknown_generator_is_a_usage_error(corpus, tmp_path):
     with pytest.raises(ValueError, match="no_such_vocoder"):
         build(corpus, tmp_path / "out", generators=["no_such_vocoder"])
