@@ -321,7 +321,7 @@ def unpack_ensemble(path: str, out_dir: str) -> List[str]:
     it on its own validation split), plus where it was unpacked from; otherwise (an
     ensemble made from ensembles) a placeholder threshold of 0.5 and only the latter. The
     weights are bit-identical; the files are not the members' original files, whose
-    sha256 the provenance keeps.
+    sha256 ``unpacked_from["member_sha256"]`` keeps where the ensemble recorded it.
 
     Raises
     ------
@@ -339,7 +339,8 @@ def unpack_ensemble(path: str, out_dir: str) -> List[str]:
     for index, (member, record) in enumerate(zip(detector.model.members, recorded)):
         provenance = dict(record.get("provenance", {}),
                           unpacked_from={"path": detector.path, "sha256": detector.sha256,
-                                         "member": index})
+                                         "member": index,
+                                         "member_sha256": record.get("sha256", "")})
         out_path = os.path.join(out_dir, f"member{index}.safetensors")
         save_checkpoint(out_path, member, record.get("threshold", 0.5), provenance)
         paths.append(out_path)

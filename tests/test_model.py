@@ -387,7 +387,8 @@ def test_unpacked_members_score_and_remember_what_they_were(tmp_path, tiny_arch)
         provenance = member.metadata["provenance"]
         assert provenance["config"] == {"val_fraction": 0.15, "seed": 0}  # for train --init
         assert provenance["unpacked_from"] == {"path": pair, "member": index,
-                                               "sha256": load_checkpoint(pair).sha256}
+                                               "sha256": load_checkpoint(pair).sha256,
+                                               "member_sha256": original.sha256}
     assert unpacked[1].model.arch["head"] == "one-class"
 
 
