@@ -597,7 +597,10 @@ def export(model_path, onnx_path, script_path):
               help="Part of the synthetic audio spoken by TTS generators.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--jobs", "-j", default=1, show_default=True)
-def build_dataset(real_dir, out_dir, neural, generators, fraction, tts_share, seed, jobs):
+@click.option("--strict", is_flag=True, help="Stop when a generator cannot run here instead "
+              "of skipping it (the others would take its share: another data set).")
+def build_dataset(real_dir, out_dir, neural, generators, fraction, tts_share, seed, jobs,
+                  strict):
     """Make synthetic training speech from the genuine recordings in REAL_DIR."""
     from .dataset import build_dataset as build
 
@@ -609,8 +612,8 @@ def build_dataset(real_dir, out_dir, neural, generators, fraction, tts_share, se
     try:
         manifest = build(real_dir, out_dir, neural_dirs=neural, generators=names,
                          fraction=fraction, tts_share=tts_share, seed=seed, jobs=jobs,
-                         progress=progress)
-    except ValueError as error:  # an unknown generator, or none of those named can run
+                         progress=progress, strict=strict)
+    except ValueError as error:  # an unknown generator, or one that cannot run here
         _fail(str(error))
     click.echo(f"\nwrote {manifest}", err=True)
 

@@ -176,6 +176,13 @@ def test_naming_only_unavailable_generators_is_an_error_not_an_empty_dataset(
     assert not (tmp_path / "out" / "MANIFEST.csv").exists()
 
 
+def test_strict_refuses_a_generator_that_would_be_skipped(corpus, tmp_path, monkeypatch):
+    monkeypatch.setattr(generators.shutil, "which", lambda program: None)
+    with pytest.raises(ValueError, match="flite_slt: program flite is not installed"):
+        build(corpus, tmp_path / "out", generators="world_dio,flite_slt", strict=True)
+    assert not (tmp_path / "out" / "MANIFEST.csv").exists()
+
+
 def test_unknown_generator_is_a_usage_error(corpus, tmp_path):
     with pytest.raises(ValueError, match="no_such_vocoder"):
         build(corpus, tmp_path / "out", generators=["no_such_vocoder"])
