@@ -18,7 +18,7 @@ from .synthesis import (DIFFWAVE_VOCODER_ENV, HIFIGAN_VOCODER_ENV, NSF_VOCODER_E
                         PUBLISHED_HIFIGANS, WORLD_FRAME_MS, diffwave_vocoder,
                         diffwave_vocoder_path, griffin_lim_mel, griffin_lim_stft,
                         griffin_lim_tts, hifigan_16k, hifigan_vocoder, hifigan_vocoder_path,
-                        lpc_vocoder, mb_melgan, melgan,
+                        lpc_vocoder, mb_melgan, melgan, mu_law_sampling,
                         nsf_smoothed, nsf_vocoder, nsf_vocoder_path, published_hifigan,
                         vocoder_options, world_coded, world_dio, world_harvest, world_smoothed)
 from .tts import (FESTIVAL_VOICES, FLITE_VOICES, KOKORO_VOICES, espeak_tts, festival_tts,
@@ -116,6 +116,16 @@ def _griffin_lim_tts_options(rng: np.random.Generator) -> dict:
             "variance_scale": round(float(rng.uniform(0.6, 1.0)), 3), **_seed(rng)}
 
 
+MU_LAW_BITS = (8, 9, 10)  # WaveNet's 8-bit softmax, WaveRNN's 9- and 10-bit ones
+
+
+def _mu_law_options(rng: np.random.Generator) -> dict:
+    # from nearly plain quantisation to a softmax two levels wide
+    return {"bits": int(rng.choice(MU_LAW_BITS)),
+            "scale": round(float(np.exp(rng.uniform(np.log(0.25), np.log(2.0)))), 3),
+            **_seed(rng)}
+
+
 def _hifigan_options(rng: np.random.Generator) -> dict:
     return vocoder_options(hifigan_vocoder_path())
 
@@ -190,6 +200,9 @@ GENERATORS = {g.name: g for g in (
     Generator("griffin_lim_tts", COPY_SYNTHESIS, griffin_lim_tts, _griffin_lim_tts_options,
               "", "", "Griffin-Lim (50 it.) as early TTS used it: pre-emphasised, blurred, "
               "sharpened linear spectrogram at 22.05/24 kHz", default=False),
+    Generator("mu_law_sampling", COPY_SYNTHESIS, mu_law_sampling, _mu_law_options, "", "",
+              "each sample drawn from a softmax over 8-10-bit mu-law levels around the "
+              "genuine one: the sampling noise of WaveNet and WaveRNN", default=False),
     Generator("world_smoothed", COPY_SYNTHESIS, world_smoothed,
               lambda rng: _smoothing_options(rng, WORLD_FRAME_MS), "", "pyworld",
               "WORLD fed an over-smoothed envelope, aperiodicity and F0 (acoustic-model "

@@ -573,3 +573,53 @@ def test_scale_to_rms_soft_limits_peaks_without_changing_quiet_samples():
     assert np.allclose(ratio, ratio[0])  # below the knee, a plain gain
     with pytest.raises(synthesis.SynthesisError):
         synthesis.scale_to_rms(np.zeros(10, np.float32), 0.1)
+
+
+def _residual_db(output, source):
+    """Level of what a generator added, in dB under the source."""
+    return 20 * np.log10(synthesis.rms(output - source) / synthesis.rms(source))
+
+
+def test_mu_law_sampling_noise_grows_with_the_spread_and_shrinks_with_the_bits():
+    source = vowel(seconds=2.0, seed=6)
+    plain_8 = _residual_db(synthesis.mu_law_sampling(source, bits=8, scale=0.0), source)
+    # plain 8-bit mu-law quantisation of speech peaking at 0.9 sits 35-40 dB down
+    assert -42.0 < plain_8 < -33.0
+    wider = [_residual_db(synthesis.mu_law_sampling(source, bits=8, scale=s, seed=3), source)
+             for s in (0.5, 1.0, 2.0)]
+    assert plain_8 < wider[0] < wider[1] < wider[2]
+    finer = [_residual_db(synthesis.mu_law_sampling(source, bits=b, scale=1.0, seed=3), source)
+             for b in (8, 9, 10)]
+    for coarse, fine in zip(finer, finer[1:]):
+        assert fine == pytest.approx(coarse - 6.0, abs=1.5)  # a bit more: levels half as wide
+
+
+def test_mu_law_sampling_noise_follows_the_waveform():
+    """A mu-law level is wider the louder the sample, so the noise is louder where the
+    speech is: loud and quiet halves of one clip keep about the same signal-to-noise
+    ratio (additive noise would leave the quiet half 30 dB worse)."""
+    source = vowel(seconds=2.0, seed=7)
+    half = source.size // 2
+    source[half:] *= 10 ** (-30 / 20)
+    output = synthesis.mu_law_sampling(source, bits=8, scale=1.0, seed=4)
+    snr = [-_residual_db(output[part], source[part])
+           for part in (slice(0, half), slice(half, None))]
+    assert abs(snr[0] - snr[1]) < 10.0, snr
+
+
+def test_mu_law_sampling_is_reproducible_and_seeded():
+    source = vowel(seed=8)
+    first = synthesis.mu_law_sampling(source, bits=9, scale=1.0, seed=5)
+    assert np.array_equal(first, synthesis.mu_law_sampling(source, bits=9, scale=1.0, seed=5))
+    assert not np.array_equal(first, synthesis.mu_law_sampling(source, bits=9, scale=1.0,
+                                                               seed=6))
+
+
+def test_mu_law_sampling_options_stay_in_the_autoregressive_range():
+    rng = np.random.default_rng(0)
+    generator = generators.GENERATORS["mu_law_sampling"]
+    drawn = [generator.sample_options(rng) for _ in range(300)]
+    assert {o["bits"] for o in drawn} == set(generators.MU_LAW_BITS)
+    assert all(0.25 <= o["scale"] <= 2.0 for o in drawn)
+    assert len({o["seed"] for o in drawn}) == len(drawn)
+    assert not generator.default  # opt-in, not in the table
