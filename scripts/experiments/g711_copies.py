@@ -29,30 +29,37 @@ G711_RATE = 8000
 SUBTYPES = ("ULAW", "ALAW")
 
 
+def write_copies(table_path: str, out_dir: str) -> pd.DataFrame:
+    """Write the G.711 copies of ``table_path``'s genuine files into ``out_dir`` and
+    return the new table (copies, then the synthetic rows with absolute paths), which is
+    also written as ``out_dir/MANIFEST.csv``."""
+    table = pd.read_csv(table_path)
+    folder = os.path.dirname(os.path.abspath(table_path))
+    table["path"] = [os.path.join(folder, path) for path in table["path"]]
+    genuine = table[table["label"] == REAL]
+    os.makedirs(out_dir, exist_ok=True)
+    rows = []
+    for index, row in enumerate(genuine.to_dict("records")):
+        narrow = soxr.resample(load_audio(row["path"]), SAMPLE_RATE, G711_RATE, quality="HQ")
+        for subtype in SUBTYPES:
+            name = f"{index:04d}_{subtype.lower()}.wav"
+            sf.write(os.path.join(out_dir, name), narrow, G711_RATE, subtype=subtype)
+            rows.append({**row, "path": name, "system": f"{row['system']}_{subtype.lower()}"})
+    out = pd.concat([pd.DataFrame(rows, columns=table.columns), table[table["label"] != REAL]],
+                    ignore_index=True)
+    out.to_csv(os.path.join(out_dir, "MANIFEST.csv"), index=False)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("table", help="a validation table (path, label, system, group)")
     parser.add_argument("out_dir")
     args = parser.parse_args()
-
-    table = pd.read_csv(args.table)
-    folder = os.path.dirname(os.path.abspath(args.table))
-    table["path"] = [os.path.join(folder, path) for path in table["path"]]
-    genuine = table[table["label"] == REAL]
-    os.makedirs(args.out_dir, exist_ok=True)
-    rows = []
-    for index, row in enumerate(genuine.itertuples()):
-        narrow = soxr.resample(load_audio(row.path), SAMPLE_RATE, G711_RATE, quality="HQ")
-        for subtype in SUBTYPES:
-            name = f"{index:04d}_{subtype.lower()}.wav"
-            sf.write(os.path.join(args.out_dir, name), narrow, G711_RATE, subtype=subtype)
-            rows.append({**row._asdict(), "path": name,
-                         "system": f"{row.system}_{subtype.lower()}"})
-    copies = pd.DataFrame(rows).drop(columns="Index")
-    out = pd.concat([copies, table[table["label"] != REAL]], ignore_index=True)
-    out.to_csv(os.path.join(args.out_dir, "MANIFEST.csv"), index=False)
-    print(f"{len(copies)} G.711 copies of {len(genuine)} genuine files and "
-          f"{len(out) - len(copies)} synthetic files in {args.out_dir}/MANIFEST.csv")
+    out = write_copies(args.table, args.out_dir)
+    copies = int((out["label"] == REAL).sum())
+    print(f"{copies} G.711 copies of {copies // len(SUBTYPES)} genuine files and "
+          f"{len(out) - copies} synthetic files in {args.out_dir}/MANIFEST.csv")
 
 
 if __name__ == "__main__":
