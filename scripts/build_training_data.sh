@@ -21,69 +21,62 @@ set -euo pipefail
 SHARED=${SHARED:-../shared/data}
 WORK=${WORK:-work}
 FSCAN=${FSCAN:-fscan}
+DATA=$WORK/dataset
+
+# twins NAME GENERATOR [JOBS]: twins of the same 35 % of the genuine clips into
+# work/twins_NAME
+twins() {
+    $FSCAN build-dataset "$SHARED/real" "$WORK/twins_$1" --generators "$2" \
+        --fraction 0.35 --tts-share 0 --seed 0 --jobs "${3:-2}"
+}
+
+# split TABLE OUT: the validation split training holds out of TABLE (seed 0)
+split() {
+    python3 scripts/combine_manifests.py "$DATA/$2" "$DATA/$1" --split validation --seed 0
+}
+
+# table NAME MANIFEST...: MANIFEST_NAME.csv joins the tables, VALIDATION_NAME.csv is its split
+table() {
+    local name=$1
+    shift
+    python3 scripts/combine_manifests.py "$DATA/MANIFEST_$name.csv" "$@"
+    split "MANIFEST_$name.csv" "VALIDATION_$name.csv"
+}
 
 # --strict: a generator that cannot run here (a Debian TTS program not installed) would be
 # skipped and its share given to the others, which makes another data set
-$FSCAN build-dataset "$SHARED/real" "$WORK/dataset" --neural "$SHARED/synthetic_neural" \
+$FSCAN build-dataset "$SHARED/real" "$DATA" --neural "$SHARED/synthetic_neural" \
     --seed 0 --jobs 1 --strict
 # The Debian TTS clips (espeak-ng, flite, festival) are the only synthetic clips without a
 # genuine twin of the same channel: a source shortcut (see models/MODEL_CARD.md). Train
 # without them.
-python3 scripts/combine_manifests.py "$WORK/dataset/MANIFEST_notts.csv" \
-    "$WORK/dataset/MANIFEST.csv" --drop espeak,flite,festival
-# the validation split training will hold out (seed 0), Debian TTS rows included: the
-# model card's "validation 891" files, "819" without the TTS rows
-python3 scripts/combine_manifests.py "$WORK/dataset/VALIDATION.csv" \
-    "$WORK/dataset/MANIFEST.csv" --split validation --seed 0
+python3 scripts/combine_manifests.py "$DATA/MANIFEST_notts.csv" "$DATA/MANIFEST.csv" \
+    --drop espeak,flite,festival
+# Debian TTS rows included: the model card's "validation 891" files, "819" without them
+split MANIFEST.csv VALIDATION.csv
 
-# twins of the same 35 % of the genuine clips through two published HiFi-GANs, added to
-# the table
-for generator in hifigan_v1 hifigan_16k; do
-    $FSCAN build-dataset "$SHARED/real" "$WORK/twins_$generator" --generators "$generator" \
-        --fraction 0.35 --tts-share 0 --seed 0 --jobs 2
-done
-python3 scripts/combine_manifests.py "$WORK/dataset/MANIFEST_wide_v1_16k.csv" \
-    "$WORK/dataset/MANIFEST_notts.csv" "$WORK/twins_hifigan_v1/MANIFEST.csv" \
+# two published HiFi-GANs; the validation split: the 819 files plus their speakers' twins
+twins hifigan_v1 hifigan_v1
+twins hifigan_16k hifigan_16k
+python3 scripts/combine_manifests.py "$DATA/MANIFEST_wide_v1_16k.csv" \
+    "$DATA/MANIFEST_notts.csv" "$WORK/twins_hifigan_v1/MANIFEST.csv" \
     "$WORK/twins_hifigan_16k/MANIFEST.csv"
-# the validation split of that table: the 819 files plus the twins of their speakers
-python3 scripts/combine_manifests.py "$WORK/dataset/VALIDATION_wide.csv" \
-    "$WORK/dataset/MANIFEST_wide_v1_16k.csv" --split validation --seed 0
+split MANIFEST_wide_v1_16k.csv VALIDATION_wide.csv
 
-# twins of the same clips through two published MelGANs, for both members
-$FSCAN build-dataset "$SHARED/real" "$WORK/twins_melgan" --generators melgan \
-    --fraction 0.35 --tts-share 0 --seed 0 --jobs 2
-$FSCAN build-dataset "$SHARED/real" "$WORK/twins_mbmelgan" --generators mb_melgan \
-    --fraction 0.35 --tts-share 0 --seed 0 --jobs 1
-python3 scripts/combine_manifests.py "$WORK/dataset/MANIFEST_mbmelgan.csv" \
-    "$WORK/dataset/MANIFEST_wide_v1_16k.csv" "$WORK/twins_melgan/MANIFEST.csv" \
+# two published MelGANs, for both members (1,567 validation files), and the MelGAN-only
+# table of rules v5-v13 (1,380)
+twins melgan melgan
+twins mbmelgan mb_melgan 1
+table mbmelgan "$DATA/MANIFEST_wide_v1_16k.csv" "$WORK/twins_melgan/MANIFEST.csv" \
     "$WORK/twins_mbmelgan/MANIFEST.csv"
-# its validation split: the 1,193 files plus the MelGAN twins of the same speakers
-python3 scripts/combine_manifests.py "$WORK/dataset/VALIDATION_mbmelgan.csv" \
-    "$WORK/dataset/MANIFEST_mbmelgan.csv" --split validation --seed 0
+table melgan "$DATA/MANIFEST_wide_v1_16k.csv" "$WORK/twins_melgan/MANIFEST.csv"
 
-# the MelGAN-only validation table of rules v5-v13 (1,380 files)
-python3 scripts/combine_manifests.py "$WORK/dataset/MANIFEST_melgan.csv" \
-    "$WORK/dataset/MANIFEST_wide_v1_16k.csv" "$WORK/twins_melgan/MANIFEST.csv"
-python3 scripts/combine_manifests.py "$WORK/dataset/VALIDATION_melgan.csv" \
-    "$WORK/dataset/MANIFEST_melgan.csv" --split validation --seed 0
+# Griffin-Lim as early TTS ran it (rules v11-v13)
+twins gltts griffin_lim_tts
+table gltts "$DATA/MANIFEST_mbmelgan.csv" "$WORK/twins_gltts/MANIFEST.csv"
 
-# Griffin-Lim as early TTS ran it (rules v11-v13), twins of the same clips
-$FSCAN build-dataset "$SHARED/real" "$WORK/twins_gltts" --generators griffin_lim_tts \
-    --fraction 0.35 --tts-share 0 --seed 0 --jobs 2
-python3 scripts/combine_manifests.py "$WORK/dataset/MANIFEST_gltts.csv" \
-    "$WORK/dataset/MANIFEST_mbmelgan.csv" "$WORK/twins_gltts/MANIFEST.csv"
-python3 scripts/combine_manifests.py "$WORK/dataset/VALIDATION_gltts.csv" \
-    "$WORK/dataset/MANIFEST_gltts.csv" --split validation --seed 0
-
-# the sampling noise of WaveNet and WaveRNN (rule v14), twins of the same clips, alone and
-# with the Griffin-Lim TTS twins
-$FSCAN build-dataset "$SHARED/real" "$WORK/twins_mulaw" --generators mu_law_sampling \
-    --fraction 0.35 --tts-share 0 --seed 0 --jobs 2
-python3 scripts/combine_manifests.py "$WORK/dataset/MANIFEST_mulaw.csv" \
-    "$WORK/dataset/MANIFEST_mbmelgan.csv" "$WORK/twins_mulaw/MANIFEST.csv"
-python3 scripts/combine_manifests.py "$WORK/dataset/VALIDATION_mulaw.csv" \
-    "$WORK/dataset/MANIFEST_mulaw.csv" --split validation --seed 0
-python3 scripts/combine_manifests.py "$WORK/dataset/MANIFEST_glmu.csv" \
-    "$WORK/dataset/MANIFEST_gltts.csv" "$WORK/twins_mulaw/MANIFEST.csv"
-python3 scripts/combine_manifests.py "$WORK/dataset/VALIDATION_glmu.csv" \
-    "$WORK/dataset/MANIFEST_glmu.csv" --split validation --seed 0
+# the sampling noise of WaveNet and WaveRNN (rules v14-v15), alone and with the
+# Griffin-Lim TTS twins
+twins mulaw mu_law_sampling
+table mulaw "$DATA/MANIFEST_mbmelgan.csv" "$WORK/twins_mulaw/MANIFEST.csv"
+table glmu "$DATA/MANIFEST_gltts.csv" "$WORK/twins_mulaw/MANIFEST.csv"
