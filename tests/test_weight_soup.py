@@ -56,3 +56,19 @@ def test_models_that_do_not_match_are_refused(tmp_path, tiny_arch):
     save_ensemble([one, _lcnn(tmp_path, tiny_arch, 7)], pair)
     with pytest.raises(ModelError, match="ensemble"):
         weight_soup.soup([one, pair])
+
+
+def test_the_soup_keeps_the_validation_split_its_members_share(tmp_path, tiny_arch):
+    def member(seed, split):
+        path = _lcnn(tmp_path, tiny_arch, seed)
+        save_checkpoint(path, load_checkpoint(path).model, 0.7, {"config": split})
+        return path
+
+    same = [member(8, {"val_fraction": 0.15, "seed": 0, "epochs": 3}),
+            member(9, {"val_fraction": 0.15, "seed": 0, "epochs": 6})]
+    provenance = weight_soup.soup_provenance(same)
+    assert provenance["config"] == {"val_fraction": 0.15, "seed": 0}
+    assert [m["sha256"] for m in provenance["soup_of"]] == [load_checkpoint(p).sha256
+                                                            for p in same]
+    other = member(10, {"val_fraction": 0.15, "seed": 1})
+    assert "config" not in weight_soup.soup_provenance([*same, other])

@@ -51,16 +51,26 @@ def soup(paths: Sequence[str]) -> LCNN:
     return model.eval()
 
 
+def soup_provenance(paths: Sequence[str]) -> dict:
+    """What the soup records: its members, and their validation split when they share one
+    (so `fscan calibrate --split validation` can hold the same files out)."""
+    detectors = [load_checkpoint(path) for path in paths]
+    provenance = {"soup_of": [{"path": d.path, "sha256": d.sha256} for d in detectors]}
+    splits = [{key: d.metadata.get("provenance", {}).get("config", {}).get(key)
+               for key in ("val_fraction", "seed")} for d in detectors]
+    if None not in splits[0].values() and all(split == splits[0] for split in splits):
+        provenance["config"] = splits[0]
+    return provenance
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out")
     parser.add_argument("checkpoints", nargs="+")
     args = parser.parse_args()
     model = soup(args.checkpoints)
-    members = [{"path": d.path, "sha256": d.sha256}
-               for d in map(load_checkpoint, args.checkpoints)]
-    save_checkpoint(args.out, model, PLACEHOLDER_THRESHOLD, {"soup_of": members})
-    print(f"wrote {args.out}: the mean of {len(members)} LCNNs' weights; threshold "
+    save_checkpoint(args.out, model, PLACEHOLDER_THRESHOLD, soup_provenance(args.checkpoints))
+    print(f"wrote {args.out}: the mean of {len(args.checkpoints)} LCNNs' weights; threshold "
           f"{PLACEHOLDER_THRESHOLD} is a placeholder (fscan calibrate)")
 
 
