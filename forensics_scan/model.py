@@ -296,8 +296,6 @@ def save_ensemble(member_paths: Sequence[str], out_path: str, command: str = "")
     for target, source in zip(ensemble.members, models):
         target.load_state_dict(source.state_dict())
     provenances = [detector.metadata.get("provenance", {}) for detector in detectors]
-    splits = [{key: provenance.get("config", {}).get(key) for key in ("val_fraction", "seed")}
-              for provenance in provenances]
     provenance = {
         "kind": "ensemble: mean of the members' logits",
         "members": [{"path": detector.path, "sha256": detector.sha256,
@@ -306,10 +304,21 @@ def save_ensemble(member_paths: Sequence[str], out_path: str, command: str = "")
         "trained_at": max(provenance.get("trained_at", "") for provenance in provenances),
         "command": command,
     }
-    if all(split == splits[0] for split in splits) and None not in splits[0].values():
-        provenance["config"] = splits[0]
+    split = shared_split(detectors)
+    if split is not None:
+        provenance["config"] = split
     save_checkpoint(out_path, ensemble.eval(), 0.5, provenance)
     return ensemble
+
+
+def shared_split(detectors: Sequence[Detector]) -> Optional[dict]:
+    """The validation split (``val_fraction`` and ``seed``) all ``detectors`` were trained
+    with, or None when they differ or one does not record it."""
+    splits = [{key: detector.metadata.get("provenance", {}).get("config", {}).get(key)
+               for key in ("val_fraction", "seed")} for detector in detectors]
+    if None in splits[0].values() or any(split != splits[0] for split in splits):
+        return None
+    return splits[0]
 
 
 def unpack_ensemble(path: str, out_dir: str) -> List[str]:

@@ -18,23 +18,23 @@ from typing import Sequence
 import torch
 
 from forensics_scan.checkpoint import ModelError
-from forensics_scan.model import LCNN, build_model, load_checkpoint, save_checkpoint
+from forensics_scan.model import (LCNN, Detector, build_model, load_checkpoint,
+                                  save_checkpoint, shared_split)
 
 PLACEHOLDER_THRESHOLD = 0.5
 
 
-def soup(paths: Sequence[str]) -> LCNN:
-    """The LCNN whose every floating-point tensor is the mean of those in ``paths``.
+def soup(detectors: Sequence[Detector]) -> LCNN:
+    """The LCNN whose every floating-point tensor is the mean of the ``detectors``'.
 
     Raises
     ------
     ModelError
-        If fewer than two paths are given, one is an ensemble, or their architectures or
-        front ends differ.
+        If fewer than two are given, one is an ensemble, or their architectures or front
+        ends differ.
     """
-    if len(paths) < 2:
+    if len(detectors) < 2:
         raise ModelError("a soup needs at least two checkpoints")
-    detectors = [load_checkpoint(path) for path in paths]
     first = detectors[0]
     for detector in detectors:
         if not isinstance(detector.model, LCNN):
@@ -51,15 +51,13 @@ def soup(paths: Sequence[str]) -> LCNN:
     return model.eval()
 
 
-def soup_provenance(paths: Sequence[str]) -> dict:
+def soup_provenance(detectors: Sequence[Detector]) -> dict:
     """What the soup records: its members, and their validation split when they share one
     (so `fscan calibrate --split validation` can hold the same files out)."""
-    detectors = [load_checkpoint(path) for path in paths]
     provenance = {"soup_of": [{"path": d.path, "sha256": d.sha256} for d in detectors]}
-    splits = [{key: d.metadata.get("provenance", {}).get("config", {}).get(key)
-               for key in ("val_fraction", "seed")} for d in detectors]
-    if None not in splits[0].values() and all(split == splits[0] for split in splits):
-        provenance["config"] = splits[0]
+    split = shared_split(detectors)
+    if split is not None:
+        provenance["config"] = split
     return provenance
 
 
@@ -68,9 +66,10 @@ def main() -> None:
     parser.add_argument("out")
     parser.add_argument("checkpoints", nargs="+")
     args = parser.parse_args()
-    model = soup(args.checkpoints)
-    save_checkpoint(args.out, model, PLACEHOLDER_THRESHOLD, soup_provenance(args.checkpoints))
-    print(f"wrote {args.out}: the mean of {len(args.checkpoints)} LCNNs' weights; threshold "
+    detectors = [load_checkpoint(path) for path in args.checkpoints]
+    save_checkpoint(args.out, soup(detectors), PLACEHOLDER_THRESHOLD,
+                    soup_provenance(detectors))
+    print(f"wrote {args.out}: the mean of {len(detectors)} LCNNs' weights; threshold "
           f"{PLACEHOLDER_THRESHOLD} is a placeholder (fscan calibrate)")
 
 
